@@ -1,0 +1,1 @@
+"""Legacy agent package (see ``legacyproj``)."""

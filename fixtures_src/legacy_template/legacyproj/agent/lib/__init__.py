@@ -1,0 +1,1 @@
+"""Legacy layer library (see ``legacyproj``)."""

@@ -1,0 +1,129 @@
+"""Every exception raised by checkpoint-compat, in one place.
+
+Each message names the file (or the name) at fault and the fix, so a user
+reading a traceback knows what to do without opening the source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CheckpointCompatError",
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "CheckpointWriteError",
+    "CompatDeprecationWarning",
+    "CompatPluginWarning",
+    "EssentialPluginError",
+    "InvalidCheckpointRequestError",
+    "InvalidStateError",
+    "LedgerFileError",
+    "LegacyCheckpointError",
+    "PluginError",
+    "RemovedAPIError",
+    "SidecarError",
+    "UnknownArchitectureError",
+    "UnsafeCheckpointError",
+]
+
+
+class CheckpointCompatError(Exception):
+    """Root of every error this distribution raises."""
+
+
+class CheckpointError(CheckpointCompatError):
+    """An error of the `checkpoint` manager, optionally tied to a file."""
+
+    def __init__(self, message: str, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+class InvalidCheckpointRequestError(CheckpointError, ValueError):
+    """The caller asked for something invalid: a bad run name, a negative epoch..."""
+
+
+class InvalidStateError(CheckpointError, TypeError):
+    """A value handed to a save is not storable in the weights-only v1 format."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No committed checkpoint matches the request."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """A committed checkpoint's bytes do not match what its sidecar recorded."""
+
+
+class SidecarError(CheckpointError):
+    """A `.yaml` sidecar is not valid YAML or does not match the v1 schema."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """Writing a checkpoint failed; nothing half-written was left visible."""
+
+
+class LegacyCheckpointError(CheckpointError):
+    """A legacy checkpoint was asked of the v1 manager, which never unpickles objects."""
+
+
+class UnknownArchitectureError(CheckpointError, LookupError):
+    """A sidecar names an agent class that was not registered for rebuilding."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A file references code that is never run (SPEC §8); it was refused, nothing executed."""
+
+
+# -- compat: plugin host and deprecations -------------------------------------------------
+# The two warning classes live here too, so every class a user may catch or filter is in one module.
+
+
+class CompatDeprecationWarning(DeprecationWarning):
+    """A legacy API was used: shown by default outside the library, an error if COMPAT_STRICT=1."""
+
+
+class CompatPluginWarning(UserWarning):
+    """A compat plugin was skipped or part of what it contributed was dropped; the host goes on."""
+
+
+class RemovedAPIError(CheckpointCompatError):
+    """A deprecated API reached its `removed_in` version: the shim refuses and names the fix."""
+
+    def __init__(
+        self, name: str, distribution: str, removed_in: str, replacement: str, hint: str
+    ) -> None:
+        self.name = name
+        self.removed_in = removed_in
+        self.replacement = replacement
+        super().__init__(
+            f"{name} was removed in {distribution} {removed_in}: use {replacement} instead. {hint}"
+        )
+
+
+class PluginError(CheckpointCompatError):
+    """A compat plugin could not be loaded, named or configured; the message says which and how."""
+
+
+class EssentialPluginError(PluginError):
+    """Someone tried to disable a plugin the host cannot run without."""
+
+    def __init__(self, name: str, asked_by: str) -> None:
+        self.name = name
+        super().__init__(
+            f"compat plugin {name!r} is essential and cannot be disabled (asked by {asked_by}); "
+            f"remove {name!r} from there"
+        )
+
+
+class LedgerFileError(CheckpointCompatError):
+    """A usage-ledger file (COMPAT_LEDGER) holds a line that is not a usage record."""
+
+    def __init__(self, path: Path | str, lineno: int, reason: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"{path}:{lineno}: not a usage-ledger record ({reason}); "
+            "delete the file and re-run the program that writes it"
+        )

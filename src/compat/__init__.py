@@ -1,0 +1,1 @@
+"""checkpoint-compat compatibility layer (plugin host, deprecations, safe loading)."""

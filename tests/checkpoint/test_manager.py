@@ -1,0 +1,395 @@
+"""Unit tests of CheckpointManager: the SPEC §4 API on real files."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from checkpoint import (
+    CheckpointCorruptError,
+    CheckpointManager,
+    CheckpointNotFoundError,
+    InvalidCheckpointRequestError,
+    InvalidStateError,
+    SidecarError,
+    UnknownArchitectureError,
+    read_sidecar,
+)
+
+
+def test_save_commits_plain_state_dict_and_sidecar(manager, run_dir, make_state) -> None:
+    info = manager.save_agent(make_state(1.5), 3, {"score": 0.5, "agent_step": 300})
+
+    assert info.path == run_dir / "alpha.e00000003.pt"
+    assert info.key_and_version() == ("alpha", 3)
+    assert info.uri == info.path.resolve().as_uri() and info.uri.startswith("file:///")
+    plain = torch.load(info.path, weights_only=True, mmap=True)
+    assert list(plain) == ["w", "b"]
+    assert torch.equal(plain["w"], make_state(1.5)["w"])
+    sidecar = read_sidecar(run_dir / "alpha.e00000003.yaml")
+    assert (sidecar.epoch, sidecar.agent_step, sidecar.score) == (3, 300, 0.5)
+    assert sidecar.size == info.path.stat().st_size
+    assert sidecar.torch_version == torch.__version__
+    assert yaml.safe_load((run_dir / "alpha.e00000003.yaml").read_text())["format_version"] == 1
+
+
+def test_sidecar_sha256_matches_file(manager, make_state) -> None:
+    import hashlib
+
+    info = manager.save_agent(make_state(2.0, 100_000), 1)
+    assert (
+        read_sidecar(info.sidecar_path).sha256 == hashlib.sha256(info.path.read_bytes()).hexdigest()
+    )
+    assert manager.verify(1).epoch == 1
+
+
+def test_names_sort_by_epoch(manager, run_dir, make_state) -> None:
+    for epoch in (10, 2, 100, 1):
+        manager.save_agent(make_state(epoch), epoch)
+    weights = sorted(name for name in os.listdir(run_dir) if name.endswith(".pt"))
+    assert [int(name.split(".e")[1][:8]) for name in weights] == [1, 2, 10, 100]
+    assert [info.epoch for info in manager.list()] == [1, 2, 10, 100]
+
+
+def test_load_state_dict_latest_and_by_epoch(manager, make_state) -> None:
+    manager.save_agent(make_state(1.0), 1)
+    manager.save_agent(make_state(2.0), 2)
+    assert manager.load_state_dict()["w"][0].item() == 2.0
+    assert manager.load_state_dict(1)["w"][0].item() == 1.0
+    with pytest.raises(CheckpointNotFoundError, match="epoch 7"):
+        manager.load_state_dict(7)
+
+
+def test_empty_run_has_no_latest_and_clear_error(manager) -> None:
+    assert manager.list() == [] and manager.latest() is None
+    assert manager.find_best_checkpoint() is None
+    assert manager.load_trainer_state() is None
+    with pytest.raises(CheckpointNotFoundError, match="no committed v1 checkpoint"):
+        manager.load_state_dict()
+
+
+def test_load_agent_into_given_model(manager) -> None:
+    source = nn.Linear(3, 2)
+    manager.save_agent(source, 0)
+    target = nn.Linear(3, 2)
+    loaded = manager.load_agent(model=target)
+    assert loaded is target
+    assert torch.equal(target.weight, source.weight)
+
+
+def test_load_agent_rebuilds_only_registered_classes(manager, tiny_agent_class, run_dir) -> None:
+    agent = tiny_agent_class(width=6)
+    manager.save_agent(agent, 4)
+    rebuilt = manager.load_agent()
+    assert type(rebuilt) is tiny_agent_class and rebuilt.width == 6
+    x = torch.randn(2, 6)
+    assert torch.equal(rebuilt(x), agent(x))
+
+    from checkpoint import unregister_agent_class
+
+    unregister_agent_class(tiny_agent_class)
+    with pytest.raises(UnknownArchitectureError, match="register_agent_class"):
+        manager.load_agent()
+
+
+def test_sidecar_class_path_cannot_trigger_an_import(manager, run_dir, make_state) -> None:
+    manager.save_agent(make_state(1.0), 0)
+    sidecar = run_dir / "alpha.e00000000.yaml"
+    data = yaml.safe_load(sidecar.read_text())
+    data["architecture"] = {"class_path": "os.system", "config": {"command": "touch pwned"}}
+    sidecar.write_text(yaml.safe_dump(data))
+    with pytest.raises(UnknownArchitectureError, match="not registered"):
+        manager.load_agent()
+    assert not Path("pwned").exists()
+
+
+def test_unregistered_agent_records_no_architecture(manager) -> None:
+    info = manager.save_agent(nn.Linear(2, 2), 0)
+    assert read_sidecar(info.sidecar_path).architecture is None
+    with pytest.raises(UnknownArchitectureError, match="model="):
+        manager.load_agent()
+
+
+def test_trainer_state_round_trip_latest_by_default(manager) -> None:
+    model = nn.Linear(4, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    rng = torch.get_rng_state()
+    manager.save_trainer_state(optimizer, 1, 100, extra={"rng": rng, "note": ["a", 1]})
+    manager.save_trainer_state(optimizer, 2, 200)
+
+    latest = manager.load_trainer_state()
+    assert (latest["epoch"], latest["agent_step"]) == (2, 200)
+    first = manager.load_trainer_state(1)
+    assert torch.equal(first["extra"]["rng"], rng) and first["extra"]["note"] == ["a", 1]
+    fresh = torch.optim.Adam(nn.Linear(4, 4).parameters(), lr=1e-3)
+    fresh.load_state_dict(latest["optimizer"])
+    assert fresh.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"]
+    assert manager.load_trainer_state(9) is None
+
+
+def test_trainer_state_rejects_objects_weights_only_cannot_load(manager) -> None:
+    with pytest.raises(InvalidStateError, match=r"\['extra'\]\['model'\]"):
+        manager.save_trainer_state(None, 1, 0, extra={"model": nn.Linear(1, 1)})
+    assert manager.load_trainer_state() is None
+
+
+@pytest.mark.parametrize(
+    ("scores", "mode", "expected"),
+    [
+        ([0.1, 0.9, 0.5], "max", 1),
+        ([0.1, 0.9, 0.5], "min", 0),
+        ([math.nan, 0.2, math.nan], "max", 1),
+        ([math.nan, 0.2, math.nan], "min", 1),
+        ([0.7, 0.7, 0.1], "max", 1),  # tie: the newer epoch wins
+        ([None, None, None], "max", 2),  # nothing scored: newest
+    ],
+)
+def test_best_ranks_nan_last_and_ties_newer(tmp_path, make_state, scores, mode, expected) -> None:
+    manager = CheckpointManager(tmp_path, "r", mode=mode)
+    for epoch, score in enumerate(scores):
+        manager.save_agent(make_state(epoch), epoch, {"score": score})
+    assert manager.find_best_checkpoint().epoch == expected
+
+
+def test_select_strategies_and_nested_metric(manager, make_state) -> None:
+    for epoch, nav in enumerate([3.0, 1.0, 2.0, 5.0]):
+        manager.save_agent(make_state(epoch), epoch, {"eval_scores": {"nav": nav}})
+    assert [i.epoch for i in manager.select("latest", n=2)] == [3, 2]
+    assert [i.epoch for i in manager.select("best", n=3, metric="eval_scores.nav")] == [3, 0, 2]
+    assert [i.epoch for i in manager.select("all")] == [0, 1, 2, 3]
+    assert manager.find_best_checkpoint("eval_scores.nav").epoch == 3
+    with pytest.raises(InvalidCheckpointRequestError, match="strategy"):
+        manager.select("top")  # type: ignore[arg-type]
+    with pytest.raises(InvalidCheckpointRequestError, match="n=0"):
+        manager.select("latest", n=0)
+
+
+def test_retention_keeps_union_of_last_and_best(tmp_path, make_state) -> None:
+    manager = CheckpointManager(tmp_path, "r", keep_last=2, keep_best=2)
+    scores = [0.9, 0.1, 0.8, 0.2, 0.3, 0.05]
+    for epoch, score in enumerate(scores):
+        manager.save_agent(make_state(epoch), epoch, {"score": score})
+    assert [info.epoch for info in manager.list()] == [0, 2, 4, 5]
+    for epoch in (1, 3):
+        assert not (tmp_path / f"r.e{epoch:08d}.pt").exists()
+        assert not (tmp_path / f"r.e{epoch:08d}.yaml").exists()
+
+
+def test_retention_never_deletes_newest_or_best(tmp_path, make_state) -> None:
+    manager = CheckpointManager(tmp_path, "r", keep_best=1, metric="loss", mode="min")
+    for epoch, loss in enumerate([0.5, 0.1, 0.9, 0.7]):
+        manager.save_agent(make_state(epoch), epoch, {"loss": loss})
+    assert [info.epoch for info in manager.list()] == [1, 3]
+
+
+def test_retention_pairs_trainer_state_with_kept_epochs(tmp_path, make_state) -> None:
+    manager = CheckpointManager(tmp_path, "r", keep_last=1)
+    for epoch in range(3):
+        manager.save_agent(make_state(epoch), epoch)
+        manager.save_trainer_state(None, epoch, epoch * 10)
+    trainer = sorted(p.name for p in tmp_path.glob("*.trainer.pt"))
+    assert trainer == ["r.e00000002.trainer.pt"]
+    assert manager.load_trainer_state()["agent_step"] == 20
+
+
+def test_retention_ignores_other_runs_and_legacy_files(tmp_path, make_state) -> None:
+    other = CheckpointManager(tmp_path, "other")
+    other.save_agent(make_state(9.0), 0)
+    (tmp_path / "model_0001.pt").write_bytes(b"legacy bytes")
+    manager = CheckpointManager(tmp_path, "r", keep_last=1)
+    for epoch in range(3):
+        manager.save_agent(make_state(epoch), epoch)
+    assert (tmp_path / "other.e00000000.pt").exists()
+    assert (tmp_path / "model_0001.pt").read_bytes() == b"legacy bytes"
+    assert [i.epoch for i in other.list() if not i.legacy] == [0]
+
+
+def test_listing_flags_legacy_names(tmp_path, make_state) -> None:
+    for name in (
+        "model_0005.pt",
+        "alpha__e7__s1000__t12__sc9000.pt",
+        "alpha:v3.pt",
+        "trainer_state.pt",
+        "beta__e1__s1__t1__sc1.pt",
+        "notes.txt",
+    ):
+        (tmp_path / name).write_bytes(b"x")
+    manager = CheckpointManager(tmp_path, "alpha")
+    manager.save_agent(make_state(1.0), 6)
+    listed = {info.path.name: info for info in manager.list()}
+    assert set(listed) == {
+        "model_0005.pt",
+        "alpha__e7__s1000__t12__sc9000.pt",
+        "alpha:v3.pt",
+        "trainer_state.pt",
+        "alpha.e00000006.pt",
+    }
+    assert listed["model_0005.pt"].legacy and listed["model_0005.pt"].epoch == 5
+    scm = listed["alpha__e7__s1000__t12__sc9000.pt"]
+    assert (scm.legacy_scheme, scm.epoch, scm.metadata["agent_step"]) == (
+        "simple_checkpoint_manager",
+        7,
+        1000,
+    )
+    assert listed["alpha:v3.pt"].epoch == 3
+    assert not listed["alpha.e00000006.pt"].legacy
+    # selection and loading consider committed v1 checkpoints only
+    assert manager.latest().epoch == 6
+    assert [i.epoch for i in manager.select("all")] == [6]
+
+
+def test_weights_without_sidecar_are_invisible(manager, run_dir, make_state) -> None:
+    manager.save_agent(make_state(1.0), 1)
+    torch.save(make_state(2.0), run_dir / "alpha.e00000002.pt")
+    assert [info.epoch for info in manager.list()] == [1]
+    # and a later save of that epoch takes the orphan's place
+    manager.save_agent(make_state(3.0), 2)
+    assert manager.load_state_dict(2)["w"][0].item() == 3.0
+
+
+def test_refuses_to_overwrite_a_committed_epoch(manager, make_state) -> None:
+    manager.save_agent(make_state(1.0), 1)
+    with pytest.raises(InvalidCheckpointRequestError, match="already committed"):
+        manager.save_agent(make_state(2.0), 1)
+    assert manager.load_state_dict(1)["w"][0].item() == 1.0
+    manager.delete(1)
+    manager.save_agent(make_state(2.0), 1)
+    assert manager.load_state_dict(1)["w"][0].item() == 2.0
+
+
+@pytest.mark.parametrize(
+    "name", ["", " ", "a b", "a/b", "a\\b", "..", "a..b", "../x", ".hidden", "tab\t", "x\n"]
+)
+def test_invalid_run_names(tmp_path, name) -> None:
+    with pytest.raises(InvalidCheckpointRequestError, match="invalid run name"):
+        CheckpointManager(tmp_path, name)
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.5, True, "3"])
+def test_invalid_epochs(manager, make_state, epoch) -> None:
+    with pytest.raises(InvalidCheckpointRequestError, match="invalid epoch"):
+        manager.save_agent(make_state(1.0), epoch)
+
+
+def test_non_tensor_state_value_names_key(manager, run_dir) -> None:
+    with pytest.raises(InvalidStateError, match="'extra'"):
+        manager.save_agent({"w": torch.ones(2), "extra": 3}, 0)
+    assert not run_dir.exists() or manager.list() == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"score": object()}, r"metadata\['score'\] is a builtins.object"),
+        ({"agent_step": -5}, "agent_step"),
+        ({"epoch": 99}, "disagrees"),
+        ({"size": 3}, "reserved"),
+        ({1: 2}, "non-string key"),
+    ],
+)
+def test_bad_metadata_is_rejected_before_writing(manager, run_dir, make_state, metadata, message):
+    with pytest.raises((InvalidStateError, InvalidCheckpointRequestError), match=message):
+        manager.save_agent(make_state(1.0), 0, metadata)
+    assert not run_dir.exists() or os.listdir(run_dir) in ([], [".ckpt.lock"])
+
+
+def test_tensor_and_numpy_scalars_become_numbers(manager) -> None:
+    import numpy as np
+
+    info = manager.save_agent(
+        {"w": torch.ones(1)}, 0, {"score": torch.tensor(0.25), "n": np.int64(4)}
+    )
+    sidecar = read_sidecar(info.sidecar_path)
+    assert sidecar.score == 0.25 and sidecar.metrics == {"n": 4}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda text: text + "\n  : [unclosed", "not valid YAML"),
+        (lambda text: text.replace("epoch: 0", "epoch: zero"), "epoch"),
+        (lambda text: text.replace("format_version: 1", "format_version: 2"), "format_version"),
+        (lambda text: text + "surprise: 1\n", "surprise"),
+        (lambda text: "!!python/object/apply:os.system ['touch pwned']\n", "not valid YAML"),
+    ],
+)
+def test_hand_edited_sidecar_is_a_clear_error(manager, run_dir, make_state, edit, message) -> None:
+    manager.save_agent(make_state(1.0), 0)
+    sidecar = run_dir / "alpha.e00000000.yaml"
+    sidecar.write_text(edit(sidecar.read_text()))
+    with pytest.raises(SidecarError, match=message) as excinfo:
+        manager.list()
+    assert str(sidecar) in str(excinfo.value)
+    assert not Path("pwned").exists()
+
+
+def test_verify_detects_flipped_byte_and_truncation(manager, run_dir, make_state) -> None:
+    info = manager.save_agent(make_state(1.0, 1000), 0)
+    data = bytearray(info.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    info.path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointCorruptError, match="sha256") as excinfo:
+        manager.verify()
+    assert str(info.path) in str(excinfo.value)
+    info.path.write_bytes(bytes(data[:100]))
+    with pytest.raises(CheckpointCorruptError, match="truncated"):
+        manager.load_state_dict()
+
+
+def test_stale_temp_files_are_swept_on_open(run_dir, make_state) -> None:
+    manager = CheckpointManager(run_dir, "alpha")
+    manager.save_agent(make_state(1.0), 0)
+    stale = run_dir / ".alpha.e00000001.pt.4242.deadbeef.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    CheckpointManager(run_dir, "alpha")
+    assert not stale.exists()
+    assert [info.epoch for info in manager.list()] == [0]
+
+
+def test_live_writers_temp_file_survives_sweep(run_dir, make_state) -> None:
+    from checkpoint._storage import TempFile
+
+    CheckpointManager(run_dir, "alpha").save_agent(make_state(1.0), 0)
+    live = TempFile(run_dir / "alpha.e00000001.pt")
+    try:
+        CheckpointManager(run_dir, "alpha")
+        assert live.path.exists()
+    finally:
+        live.discard()
+        live.close()
+
+
+def test_index_is_a_cache_rebuilt_when_missing_or_stale(
+    manager, run_dir, make_state, monkeypatch
+) -> None:
+    import checkpoint._catalog as catalog
+
+    manager.save_agent(make_state(1.0), 0, {"score": 1.0})
+    manager.save_agent(make_state(2.0), 1, {"score": 2.0})
+    reads: list[Path] = []
+    real_read = catalog.read_sidecar
+    monkeypatch.setattr(catalog, "read_sidecar", lambda path: reads.append(path) or real_read(path))
+    manager.list()
+    assert len(reads) == 2
+    manager.list()
+    assert len(reads) == 2, "an unchanged directory is listed from the index"
+    index = run_dir / ".ckpt-index.json"
+    index.write_text("{not json")
+    assert manager.find_best_checkpoint().epoch == 1
+    # a sidecar replaced behind the manager's back is re-read, not served from the cache
+    sidecar = run_dir / "alpha.e00000000.yaml"
+    replacement: dict[str, Any] = yaml.safe_load(sidecar.read_text())
+    replacement["score"] = 9.0
+    tmp = run_dir / "edit.tmp"
+    tmp.write_text(yaml.safe_dump(replacement))
+    os.replace(tmp, sidecar)
+    assert manager.find_best_checkpoint().epoch == 0
