@@ -5,24 +5,59 @@ reads with no dependency on this package; a YAML sidecar, committed last,
 describes and vouches for them.
 """
 
-from ._architecture import register_agent_class, unregister_agent_class
-from ._catalog import run_name_of_directory, scan, walk_checkpoint_dirs
-from ._info import CheckpointInfo
-from ._integrity import verify_checkpoint
-from ._manager import CheckpointManager, CheckpointOptions
-from ._selection import KeepBest, KeepLast, RetentionPolicy, Union
-from ._sidecar import Architecture, ConvertedFrom, Sidecar, read_sidecar
-from .errors import (
-    CheckpointCorruptError,
-    CheckpointError,
-    CheckpointNotFoundError,
-    CheckpointWriteError,
-    InvalidCheckpointRequestError,
-    InvalidStateError,
-    LegacyCheckpointError,
-    SidecarError,
-    UnknownArchitectureError,
-)
+from checkpoint._lazy import lazy_attributes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checkpoint._architecture import register_agent_class, unregister_agent_class
+    from checkpoint._catalog import run_name_of_directory, scan, walk_checkpoint_dirs
+    from checkpoint._info import CheckpointInfo
+    from checkpoint._integrity import verify_checkpoint
+    from checkpoint._manager import CheckpointManager, CheckpointOptions
+    from checkpoint._selection import KeepBest, KeepLast, RetentionPolicy, Union
+    from checkpoint._sidecar import Architecture, ConvertedFrom, Sidecar, read_sidecar
+    from checkpoint.errors import (
+        CheckpointCorruptError,
+        CheckpointError,
+        CheckpointNotFoundError,
+        CheckpointWriteError,
+        InvalidCheckpointRequestError,
+        InvalidStateError,
+        LegacyCheckpointError,
+        SidecarError,
+        UnknownArchitectureError,
+    )
+
+#: Public name -> the module that defines it; loaded on first access (PEP 562), so that
+#: ``import checkpoint.errors`` or ``checkpoint.scan`` does not import torch.
+_LAZY: dict[str, str] = {
+    "register_agent_class": "checkpoint._architecture",
+    "unregister_agent_class": "checkpoint._architecture",
+    "run_name_of_directory": "checkpoint._catalog",
+    "scan": "checkpoint._catalog",
+    "walk_checkpoint_dirs": "checkpoint._catalog",
+    "CheckpointInfo": "checkpoint._info",
+    "verify_checkpoint": "checkpoint._integrity",
+    "CheckpointManager": "checkpoint._manager",
+    "CheckpointOptions": "checkpoint._manager",
+    "KeepBest": "checkpoint._selection",
+    "KeepLast": "checkpoint._selection",
+    "RetentionPolicy": "checkpoint._selection",
+    "Union": "checkpoint._selection",
+    "Architecture": "checkpoint._sidecar",
+    "ConvertedFrom": "checkpoint._sidecar",
+    "Sidecar": "checkpoint._sidecar",
+    "read_sidecar": "checkpoint._sidecar",
+    "CheckpointCorruptError": "checkpoint.errors",
+    "CheckpointError": "checkpoint.errors",
+    "CheckpointNotFoundError": "checkpoint.errors",
+    "CheckpointWriteError": "checkpoint.errors",
+    "InvalidCheckpointRequestError": "checkpoint.errors",
+    "InvalidStateError": "checkpoint.errors",
+    "LegacyCheckpointError": "checkpoint.errors",
+    "SidecarError": "checkpoint.errors",
+    "UnknownArchitectureError": "checkpoint.errors",
+}
 
 __all__ = [
     "Architecture",
@@ -52,3 +87,5 @@ __all__ = [
     "verify_checkpoint",
     "walk_checkpoint_dirs",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from .errors import CheckpointWriteError
+from .errors import CheckpointCompatError, CheckpointWriteError
 
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".ckpt.lock"
@@ -92,11 +92,10 @@ def staged(final: Path) -> Iterator[TempFile]:
         raise describe_os_error(exc, final) from exc
     try:
         yield temp
-    except OSError as exc:
+    except BaseException as exc:
         temp.discard()
-        raise describe_os_error(exc, final) from exc
-    except BaseException:
-        temp.discard()
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointCompatError):
+            raise describe_os_error(exc, final) from exc
         raise
     finally:
         temp.close()

@@ -113,8 +113,8 @@ class EssentialPluginError(PluginError):
     def __init__(self, name: str, asked_by: str) -> None:
         self.name = name
         super().__init__(
-            f"compat plugin {name!r} is essential and cannot be disabled (asked by {asked_by}); "
-            f"remove {name!r} from there"
+            f"compat plugin {name!r} is essential and cannot be disabled; "
+            f"withdraw the request ({asked_by})"
         )
 
 

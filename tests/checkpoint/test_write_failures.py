@@ -95,3 +95,23 @@ def test_unwritable_directory(make_state, run_forked) -> None:
         assert epochs == [0] and temps == []
     finally:
         shutil.rmtree(parent)
+
+
+def test_sidecar_write_failure_is_reported_once_and_names_the_sidecar(
+    run_dir, make_state, monkeypatch
+) -> None:
+    import checkpoint._manager as manager_module
+
+    manager = CheckpointManager(run_dir, "alpha")
+    manager.save_agent(make_state(1.0), 0)
+
+    def full_disk(_sidecar: object) -> bytes:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(manager_module, "dump_sidecar", full_disk)
+    with pytest.raises(CheckpointWriteError) as excinfo:
+        manager.save_agent(make_state(2.0), 1)
+    message = str(excinfo.value)
+    assert "alpha.e00000001.yaml" in message and "full" in message
+    assert message.count("could not write") == 1
+    assert _visible_and_temp(run_dir) == ([0], [])

@@ -93,3 +93,25 @@ def test_console_script_piped_prints_no_progress_bar(runs) -> None:
     assert result.returncode == 0, result.stderr
     assert "verified 3/3" in result.stdout
     assert result.stderr == ""
+
+
+def test_progress_bar_only_on_a_terminal(runs) -> None:
+    import os
+    import pty
+
+    ckpt = Path(sys.executable).with_name("ckpt")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: stdout and stderr are the pseudo-terminal
+        os.execv(str(ckpt), [str(ckpt), "verify", str(runs)])
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"verifying" in output  # the bar's label, drawn on the terminal

@@ -1,0 +1,136 @@
+# mypy: disable-error-code="empty-body"
+# (a hook specification is a signature and a docstring; plugins supply the bodies)
+"""The hooks a compat plugin may implement: the contract between the host and its plugins.
+
+A plugin is a module (or any object) with functions named after these hooks and decorated
+with ``compat.hookimpl``; it implements only the hooks it needs. In one process the host
+calls them in this order:
+
+1. ``compat_configure`` once, right after the plugins found at start-up are registered.
+   It is historic: a plugin registered later gets the same call at registration, so it is
+   always the first hook any plugin sees.
+2. ``compat_legacy_aliases`` right after that, and again after each enable, disable,
+   register or unregister (the alias table is rebuilt).
+3. ``compat_legacy_api_used`` after each use of a deprecated API, once the use is counted.
+4. ``compat_safe_globals``, ``compat_choose_load_strategy`` and ``compat_converters`` when
+   the safe loading engine opens or converts a file.
+
+Within one hook, pluggy's order applies: later-registered plugins run first, ``tryfirst`` /
+``trylast`` move an implementation to the front or back, and ``wrapper=True`` implementations
+(new-style hook wrappers, for timing or auditing) surround all the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypedDict
+
+import pluggy
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from compat._config import Settings
+    from compat._ledger import CallSite
+    from compat.deprecations import Deprecation
+
+PROJECT = "compat"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class LegacyAlias(NamedTuple):
+    """A legacy module path and the module that serves it now."""
+
+    #: What old code imports, e.g. ``"metta.agent.policy_store"``.
+    legacy: str
+    #: The module imported in its place; ``import legacy`` returns this very module object.
+    target: str
+    #: The registry entry whose warning fires when the legacy path is imported.
+    deprecation: Deprecation
+
+
+class SafeGlobals(TypedDict, total=False):
+    """What a plugin lets the safe loader resolve for real, by ``"module.QualName"``."""
+
+    #: Classes or functions vetted as safe to rebuild from a file.
+    allow: Sequence[str]
+    #: Old global -> the current one to rebuild it as (a class that moved or was renamed).
+    renames: Mapping[str, str]
+
+
+class LoadStrategy(Protocol):
+    """How to open one kind of file on the running torch."""
+
+    #: Shown by ``compat.inspect`` and in traces, e.g. ``"torch>=2.6 weights_only"``.
+    name: str
+
+    def __call__(self, path: Path, /) -> object: ...
+
+
+class Converter(Protocol):
+    """One upgrade step of a legacy checkpoint's plain data (a pure function)."""
+
+    def __call__(self, checkpoint: dict[str, object], /) -> dict[str, object]: ...
+
+
+#: (source format, source format version), e.g. ``("policy_record", "1")``.
+ConverterKey = tuple[str, str]
+
+
+@hookspec(historic=True)
+def compat_configure(settings: Settings) -> None:
+    """Receive the resolved switches (``[tool.compat]`` table included) before anything else.
+
+    Called once per process after start-up registration, and for a late plugin at its
+    registration. Return nothing.
+    """
+
+
+@hookspec
+def compat_legacy_aliases() -> Iterable[LegacyAlias]:
+    """Declare the legacy module paths this plugin serves.
+
+    Called when the host starts and whenever the set of plugins changes. Return the
+    aliases. One may not shadow the standard library or this distribution's own packages
+    (the essential ``core`` plugin drops such entries and reports them). A top-level name
+    missing from ``_checkpoint_compat_startup.LEGACY_PREFIXES`` is importable only once the host has
+    loaded in the process (any ``compat.plugins`` call or first-party legacy import does).
+    """
+
+
+@hookspec
+def compat_safe_globals() -> SafeGlobals:
+    """Contribute classes the safe loader may rebuild, and renames of moved classes.
+
+    Called when the safe loading engine builds its allowlist. Return a ``SafeGlobals``.
+    """
+
+
+@hookspec(firstresult=True)
+def compat_choose_load_strategy(file_format: str, torch_version: Version) -> LoadStrategy | None:
+    """Choose how to load a file of `file_format` on the running `torch_version`.
+
+    Called each time the engine opens a file; the first non-``None`` result wins. Return a
+    ``LoadStrategy``, or ``None`` to let the next plugin decide.
+    """
+
+
+@hookspec
+def compat_converters() -> Mapping[ConverterKey, Converter]:
+    """Contribute converters keyed by (source format, source format version).
+
+    Called when the engine builds its conversion chain. Return the mapping; a key already
+    contributed by a plugin that ran earlier keeps that plugin's converter.
+    """
+
+
+@hookspec
+def compat_legacy_api_used(deprecation: Deprecation, site: CallSite) -> None:
+    """Observe one use of a deprecated API at `site` (for telemetry or audits).
+
+    Called after the usage ledger counted it, in the thread that made the call, while the
+    host is loaded. Return nothing; an exception propagates to the legacy caller.
+    """

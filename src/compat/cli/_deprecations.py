@@ -1,0 +1,53 @@
+"""``ckpt deprecations [--ledger PATH] [--json]``: which legacy APIs were used, where, how often.
+
+Reads the usage ledger that a program or test run started with ``COMPAT_LEDGER=PATH``
+left behind (several processes may share one file; their counts are summed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from compat._config import ENV_LEDGER
+from compat._ledger import read_jsonl
+
+from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "deprecations", help="show which legacy APIs were used, where, and how often"
+    )
+    parser.add_argument(
+        "--ledger",
+        type=Path,
+        metavar="PATH",
+        help=f"ledger written by a run with {ENV_LEDGER}=PATH (default: ${ENV_LEDGER})",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path | None = args.ledger or (
+        Path(os.environ[ENV_LEDGER]) if os.environ.get(ENV_LEDGER) else None
+    )
+    if path is None:
+        print_error(f"no ledger: pass --ledger PATH or set {ENV_LEDGER}")
+        return EXIT_USAGE
+    if not path.is_file():
+        print_error(f"{path}: no ledger there; run your program or tests with {ENV_LEDGER}={path}")
+        return EXIT_FAILURE
+    records = read_jsonl(path)
+    if args.json:
+        print_json(records)
+        return EXIT_OK
+    print_table(
+        f"{sum(r['count'] for r in records)} legacy call(s) at {len(records)} call site(s)",
+        ("count", "api", "removed in", "use instead", "caller"),
+        ((r["count"], r["api"], r["removed_in"], r["replacement"], r["site"]) for r in records),
+    )
+    return EXIT_OK

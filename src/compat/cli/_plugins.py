@@ -1,0 +1,93 @@
+"""``ckpt plugins [list | enable NAME | disable NAME] [--json]``.
+
+``enable`` and ``disable`` persist the switch as ``[tool.compat] disable = [...]`` in the
+``pyproject.toml`` nearest to the working directory (one is created there if none exists),
+so every program started from that project sees it. ``COMPAT_DISABLE`` still wins for a
+single run; the command says so when it keeps a plugin off.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from compat import _manager, _pyproject
+from compat._manager import PluginStatus, get_host
+
+from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
+
+_ACTIONS = ("list", "enable", "disable")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plugins", help="list compat plugins, or switch one on or off for this project"
+    )
+    parser.add_argument("action", nargs="?", choices=_ACTIONS, default="list")
+    parser.add_argument("name", nargs="?", metavar="NAME", help="plugin to enable or disable")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(as_json=args.json)
+    if args.name is None:
+        print_error(f"`ckpt plugins {args.action}` needs the NAME of a plugin")
+        return EXIT_USAGE
+    return _switch(args.name, enable=args.action == "enable", as_json=args.json)
+
+
+def _list(*, as_json: bool) -> int:
+    statuses = get_host().statuses()
+    if as_json:
+        print_json(statuses)
+        return EXIT_OK
+    print_table(
+        f"{len(statuses)} compat plugin(s)",
+        ("name", "enabled", "distribution", "version", "source", "reason"),
+        (
+            (
+                s["name"],
+                "yes" if s["enabled"] else "no",
+                s["distribution"],
+                s["version"],
+                s["source"],
+                s["reason"],
+            )
+            for s in statuses
+        ),
+    )
+    return EXIT_OK
+
+
+def _switch(name: str, *, enable: bool, as_json: bool) -> int:
+    verb = "enable" if enable else "disable"
+    get_host().check_switch(name, enable, f"`ckpt plugins {verb}`")
+    cwd = Path.cwd()
+    pyproject = _pyproject.find_nearest(cwd) or cwd / _pyproject.FILENAME
+    table = _pyproject.read_tool_table(pyproject) if pyproject.exists() else {}
+    listed = _pyproject.disable_list(table, pyproject)
+    if enable:
+        wanted = [listed_name for listed_name in listed if listed_name != name]
+    else:
+        wanted = listed if name in listed else [*listed, name]
+    changed = wanted != listed
+    if changed:
+        _pyproject.write_disable_list(pyproject, wanted)
+    _manager.reset()
+    status = _status_of(name)
+    if as_json:
+        print_json({**status, "pyproject": str(pyproject), "changed": changed})
+    else:
+        edit = "updated" if changed else "already up to date"
+        print(f"{name}: [tool.compat] disable in {pyproject} {edit}")
+        print(f"{name} is now {'enabled' if status['enabled'] else 'disabled'}")
+        if status["enabled"] != enable:
+            print_error(f"{name} stays {'off' if enable else 'on'}: {status['reason']}")
+    return EXIT_OK if status["enabled"] == enable else EXIT_FAILURE
+
+
+def _status_of(name: str) -> PluginStatus:
+    return next(status for status in get_host().statuses() if status["name"] == name)
