@@ -30,7 +30,13 @@ ESSENTIAL_PLUGINS: frozenset[str] = frozenset({"core"})
 #: Legacy module prefix -> first-party plugin that serves the modules under it. The legacy-import
 #: finder answers for these top-level names before any plugin is loaded, and uses the plugin name
 #: in the error raised when that plugin is disabled.
-LEGACY_PREFIXES: dict[str, str] = {}
+LEGACY_PREFIXES: dict[str, str] = {
+    "metta.agent.policy_store": "policy_store",
+    "metta.agent.policy_record": "policy_store",
+    "metta.agent.policy_metadata": "policy_store",
+    "metta.agent.policy_cache": "policy_store",
+    "metta.agent.mocks": "policy_store",
+}
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~8 ms at start-up
 if TYPE_CHECKING:

@@ -15,21 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from digest import state_dict_digest
+
 CORPUS = Path(__file__).parent / "fixtures" / "legacy"
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
 TRUTHS = sorted(CORPUS.glob("torch-*/*.truth.json"))
-
-
-def state_dict_digest(state: dict[str, torch.Tensor]) -> str:
-    """The digest rule of shared/fixtures/metta/MANIFEST.json."""
-    digest = hashlib.sha256()
-    for key, tensor in state.items():
-        digest.update(key.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        dense = torch.empty(tensor.shape, dtype=tensor.dtype).copy_(tensor).reshape(-1)
-        digest.update(dense.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 @pytest.mark.parametrize("relative", sorted(MANIFEST["files"]))

@@ -31,7 +31,13 @@ from ._naming import (
 )
 from ._plain import plain_data, require_tensors, require_weights_only_storable
 from ._selection import Mode, newest_first, rank, retention_policy
-from ._sidecar import RESERVED_METADATA_KEYS, Sidecar, dump_sidecar, read_sidecar
+from ._sidecar import (
+    RECOMPUTED_METADATA_KEYS,
+    ConvertedFrom,
+    Sidecar,
+    dump_sidecar,
+    read_sidecar,
+)
 from ._storage import (
     describe_os_error,
     directory_lock,
@@ -96,7 +102,7 @@ class CheckpointManager:
         self._retention = retention_policy(keep_last, keep_best, metric, mode)
         if self.run_dir.is_dir() and os.access(self.run_dir, os.W_OK):
             with directory_lock(self.run_dir):
-                sweep_stale_temp_files(self.run_dir, on_removed=lambda _path: None)
+                sweep_stale_temp_files(self.run_dir)
 
     def __repr__(self) -> str:
         return f"CheckpointManager({str(self.run_dir)!r}, {self.run_name!r}, {self.options})"
@@ -108,11 +114,21 @@ class CheckpointManager:
         agent: nn.Module | Mapping[str, torch.Tensor],
         epoch: int,
         metadata: Mapping[str, Any] | None = None,
+        *,
+        provenance: ConvertedFrom | None = None,
+        legacy_metadata: object = None,
     ) -> CheckpointInfo:
-        """Commit ``agent``'s state_dict at ``epoch``; then apply retention."""
+        """Commit ``agent``'s state_dict at ``epoch``; then apply retention.
+
+        ``provenance`` and ``legacy_metadata`` are for converters: where the weights came
+        from, and the old metadata as plain data (sidecar fields ``converted_from`` and
+        ``legacy_metadata``).
+        """
         validate_epoch(epoch)
         state = require_tensors(agent.state_dict() if isinstance(agent, nn.Module) else agent)
         figures = self._figures(epoch, metadata)
+        figures["converted_from"] = provenance
+        figures["legacy_metadata"] = plain_data(legacy_metadata, "legacy_metadata")
         architecture = architecture_of(agent) if isinstance(agent, nn.Module) else None
         draft = self._draft_sidecar(figures, architecture)
         weights = self._path(epoch, WEIGHTS_SUFFIX)
@@ -342,14 +358,11 @@ class CheckpointManager:
                     f"metadata[{key!r}] disagrees with the {key} being saved ({expected!r}); "
                     "drop it from metadata"
                 )
+        for key in RECOMPUTED_METADATA_KEYS:
+            metrics.pop(key, None)  # so that CheckpointInfo.metadata can be saved back as is
         figures = {
             key: metrics.pop(key) for key in ("agent_step", "total_time", "score") if key in metrics
         }
-        shadowing = RESERVED_METADATA_KEYS & metrics.keys()
-        if shadowing:
-            raise InvalidCheckpointRequestError(
-                f"metadata keys {sorted(shadowing)} are reserved for the sidecar; rename them"
-            )
         return {"epoch": epoch, "metrics": metrics, **figures}
 
     def _refuse_existing(self, sidecar_path: Path, epoch: int) -> None:

@@ -20,10 +20,8 @@ FORMAT_VERSION: Literal[1] = 1
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 """Sidecars are read whole; anything larger than this is not one of ours."""
 
-RESERVED_METADATA_KEYS = frozenset(
-    {"run_name", "epoch", "agent_step", "total_time", "score", "size", "sha256", "created_at"}
-)
-"""Figures the sidecar owns; a metric may not shadow them."""
+RECOMPUTED_METADATA_KEYS = frozenset({"size", "sha256", "created_at"})
+"""Figures every save computes afresh; in caller metadata they are ignored, not stored."""
 
 NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

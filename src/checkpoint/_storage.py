@@ -14,7 +14,7 @@ import fcntl
 import hashlib
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -191,7 +191,7 @@ def directory_lock(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def sweep_stale_temp_files(directory: Path, on_removed: Callable[[Path], None]) -> None:
+def sweep_stale_temp_files(directory: Path) -> None:
     """Remove temp files whose writer is gone (their flock is free)."""
     with os.scandir(directory) as entries:
         names = [entry.name for entry in entries if is_temp_name(entry.name)]
@@ -206,8 +206,6 @@ def sweep_stale_temp_files(directory: Path, on_removed: Callable[[Path], None]) 
         except BlockingIOError:
             continue  # a live writer holds it
         else:
-            with suppress(FileNotFoundError):
-                path.unlink()
-                on_removed(path)
+            path.unlink(missing_ok=True)
         finally:
             os.close(fd)

@@ -16,6 +16,8 @@ __all__ = [
     "CheckpointWriteError",
     "CompatDeprecationWarning",
     "CompatPluginWarning",
+    "ConversionTargetError",
+    "ConversionVerificationError",
     "EssentialPluginError",
     "InvalidCheckpointRequestError",
     "InvalidStateError",
@@ -24,8 +26,12 @@ __all__ = [
     "PluginError",
     "RemovedAPIError",
     "SidecarError",
+    "UnconvertibleCheckpointError",
     "UnknownArchitectureError",
+    "UnreadableCheckpointError",
+    "UnresolvableURIError",
     "UnsafeCheckpointError",
+    "UntrustedLoadWarning",
 ]
 
 
@@ -127,3 +133,37 @@ class LedgerFileError(CheckpointCompatError):
             f"{path}:{lineno}: not a usage-ledger record ({reason}); "
             "delete the file and re-run the program that writes it"
         )
+
+
+# -- compat: safe loading engine -------------------------------------------------------------
+
+
+class UnreadableCheckpointError(CheckpointCorruptError, ValueError):
+    """A file is not a checkpoint the safe engine can read: truncated, corrupt or out of range.
+
+    Raised for empty files, random bytes, broken archives, storage offsets or sizes past the
+    end of their record, absurd lengths and hostile nesting; nothing was executed.
+    """
+
+
+class UntrustedLoadWarning(UserWarning):
+    """``compat.load(..., trust=True)`` really unpickled a file: its code may have run."""
+
+
+class UnresolvableURIError(CheckpointNotFoundError):
+    """No enabled plugin can turn a remote URI (``wandb://``...) into local files."""
+
+
+# -- compat: converters and migration --------------------------------------------------------
+
+
+class UnconvertibleCheckpointError(CheckpointError):
+    """No converter chain leads from a file's detected format to v1 (or a converter broke)."""
+
+
+class ConversionTargetError(InvalidCheckpointRequestError):
+    """A conversion's destination is not a v1 name, or is taken by another checkpoint."""
+
+
+class ConversionVerificationError(CheckpointCorruptError):
+    """A converted checkpoint read back differs from what was recovered; it was removed."""

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from compat._deprecate import warn_deprecated
     from compat._hookspecs import Converter, LegacyAlias, LoadStrategy, SafeGlobals, hookimpl
     from compat._ledger import CallSite
+    from compat._safe import InspectReport, LoadResult, inspect, load
     from compat._shims import deprecated, deprecated_attributes, renamed_kwarg
+    from compat._uris import resolve_uri
     from compat.deprecations import Deprecation
 
 #: Public name -> the module that defines it (a name equal to its module's is the module).
@@ -33,6 +35,11 @@ _LAZY: dict[str, str] = {
     "Converter": "compat._hookspecs",
     "CallSite": "compat._ledger",
     "Settings": "compat._config",
+    "resolve_uri": "compat._uris",
+    "inspect": "compat._safe",
+    "load": "compat._safe",
+    "InspectReport": "compat._safe",
+    "LoadResult": "compat._safe",
     "CompatDeprecationWarning": "checkpoint.errors",
     "RemovedAPIError": "checkpoint.errors",
 }
@@ -42,7 +49,9 @@ __all__ = [
     "CompatDeprecationWarning",
     "Converter",
     "Deprecation",
+    "InspectReport",
     "LegacyAlias",
+    "LoadResult",
     "LoadStrategy",
     "RemovedAPIError",
     "SafeGlobals",
@@ -51,8 +60,11 @@ __all__ = [
     "deprecated_attributes",
     "deprecations",
     "hookimpl",
+    "inspect",
+    "load",
     "plugins",
     "renamed_kwarg",
+    "resolve_uri",
     "warn_deprecated",
 ]
 

@@ -14,6 +14,7 @@ calls them in this order:
 3. ``compat_legacy_api_used`` after each use of a deprecated API, once the use is counted.
 4. ``compat_safe_globals``, ``compat_choose_load_strategy`` and ``compat_converters`` when
    the safe loading engine opens or converts a file.
+5. ``compat_resolve_uri`` when legacy code names a remote URI (``wandb://``).
 
 Within one hook, pluggy's order applies: later-registered plugins run first, ``tryfirst`` /
 ``trylast`` move an implementation to the front or back, and ``wrapper=True`` implementations
@@ -124,6 +125,16 @@ def compat_converters() -> Mapping[ConverterKey, Converter]:
 
     Called when the engine builds its conversion chain. Return the mapping; a key already
     contributed by a plugin that ran earlier keeps that plugin's converter.
+    """
+
+
+@hookspec(firstresult=True)
+def compat_resolve_uri(uri: str) -> Sequence[Path] | None:
+    """Turn a remote checkpoint URI (``wandb://...``, ``s3://...``) into local files.
+
+    Called when legacy code names a URI whose scheme the shims cannot open themselves; the
+    first non-``None`` result wins. Return the local checkpoint paths (downloaded or cached),
+    or ``None`` if this plugin does not serve the scheme.
     """
 
 

@@ -292,7 +292,6 @@ def test_non_tensor_state_value_names_key(manager, run_dir) -> None:
         ({"score": object()}, r"metadata\['score'\] is a builtins.object"),
         ({"agent_step": -5}, "agent_step"),
         ({"epoch": 99}, "disagrees"),
-        ({"size": 3}, "reserved"),
         ({1: 2}, "non-string key"),
     ],
 )
@@ -300,6 +299,14 @@ def test_bad_metadata_is_rejected_before_writing(manager, run_dir, make_state, m
     with pytest.raises((InvalidStateError, InvalidCheckpointRequestError), match=message):
         manager.save_agent(make_state(1.0), 0, metadata)
     assert not run_dir.exists() or os.listdir(run_dir) in ([], [".ckpt.lock"])
+
+
+def test_metadata_of_an_info_saves_back_as_is(manager, make_state) -> None:
+    first = manager.save_agent(make_state(1.0), 0, {"score": 0.5, "note": "x"})
+    second = manager.save_agent(make_state(2.0), 1, {**first.metadata, "epoch": 1})
+    assert second.metadata["size"] == second.path.stat().st_size != 0
+    assert (second.metadata["score"], second.metadata["note"]) == (0.5, "x")
+    assert read_sidecar(second.sidecar_path).metrics == {"note": "x"}
 
 
 def test_tensor_and_numpy_scalars_become_numbers(manager) -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 import textwrap
 from pathlib import Path
+
+#: The first-party plugins this distribution registers through its entry points.
+FIRST_PARTY = frozenset(
+    entry_point.name
+    for entry_point in importlib.metadata.entry_points(group="compat.plugins")
+    if entry_point.dist is not None and entry_point.dist.name == "checkpoint-compat"
+)
 
 
 def write_module(root: Path, dotted: str, source: str = "") -> Path:

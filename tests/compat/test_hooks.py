@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Generator, Iterable
 from pathlib import Path
@@ -161,7 +162,8 @@ def test_core_drops_aliases_that_shadow_protected_names_or_repeat() -> None:
     assert any("shadow checkpoint-compat's own package 'checkpoint'" in m for m in messages)
     assert any("'newlib.good' already serves it" in m for m in messages)
     assert any("dotted module paths" in m for m in messages)
-    assert get_host().alias_table().names == {"oldlib.good"}
+    first_party = {name for name in get_host().alias_table().names if name.startswith("metta.")}
+    assert get_host().alias_table().names - first_party == {"oldlib.good"}
 
 
 def test_core_audit_problems_are_errors_under_strict_plugins(
@@ -198,11 +200,16 @@ def test_trace_prints_each_hook_call_with_its_plugins_and_time(
     compat.plugins.register(Recorder(), "recorder")
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("compat trace: compat_configure(settings={")
-    assert any(
-        line.startswith("compat trace: compat_legacy_aliases() [recorder, core] -> [[]] (")
-        and line.endswith(" ms)")
+    traced = [
+        match
         for line in lines
-    )
+        if (
+            match := re.match(
+                r"compat trace: compat_legacy_aliases\(\) \[(.*?)\] -> .* ms\)$", line
+            )
+        )
+    ]
+    assert any({"recorder", "core"} <= set(match[1].split(", ")) for match in traced)
 
 
 def test_no_trace_without_the_variable(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from host_helpers import write_module
+from host_helpers import FIRST_PARTY, write_module
 
 import compat
 from checkpoint.errors import CompatPluginWarning, PluginError
@@ -70,6 +70,7 @@ def test_an_installed_plugin_is_discovered_and_a_broken_one_skipped(acme_site: P
     ]
     assert {s["name"]: s["enabled"] for s in statuses} == {
         "core": True,
+        **dict.fromkeys(FIRST_PARTY, True),
         "acme": True,
         "acme_broken": False,
     }
@@ -103,6 +104,7 @@ def test_disabled_plugins_are_blocked_before_discovery(
     statuses = compat.plugins.list()
     assert {s["name"]: s["enabled"] for s in statuses} == {
         "core": True,
+        **dict.fromkeys(FIRST_PARTY, True),
         "acme": False,
         "acme_broken": False,
     }

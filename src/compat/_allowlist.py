@@ -1,0 +1,263 @@
+"""Which globals a checkpoint may name, and what each one resolves to in the inert engine.
+
+The decision is allowlist-based: a global is either vetted here (or by a plugin), or it is
+never called. The dangerous set only decides the wording of a refusal and makes that
+refusal unconditional, even when the caller passed ``trust=True`` (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+import torch
+
+from checkpoint.errors import PluginError
+
+from . import _rebuild
+from ._hookspecs import SafeGlobals
+
+__all__ = [
+    "WEIGHTS_ONLY",
+    "Allowlist",
+    "Category",
+    "canonical",
+    "classify",
+    "is_dangerous",
+    "looks_like_function",
+]
+
+
+class Category(StrEnum):
+    """What a global is, as far as a static reading of the pickle can tell."""
+
+    TENSOR = "tensor machinery"
+    CONTAINER = "standard container"
+    NUMPY = "numpy"
+    PLUGIN = "allowed by a plugin"
+    DANGEROUS = "known dangerous"
+    UNKNOWN = "unknown"
+
+
+#: Whole modules (and their submodules) whose globals are refused even with trust.
+_DANGEROUS_MODULES = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "_posixsubprocess",
+        "sys",
+        "runpy",
+        "pickle",
+        "_pickle",
+        "marshal",
+        "importlib",
+        "ctypes",
+        "_ctypes",
+        "shutil",
+        "socket",
+        "pty",
+        "code",
+        "codeop",
+        "timeit",
+        "multiprocessing",
+        "webbrowser",
+    }
+)
+
+#: Single globals refused even with trust: they evaluate code, import, open or unpickle.
+_DANGEROUS_NAMES = frozenset(
+    {
+        *(
+            f"builtins.{name}"
+            for name in (
+                "eval",
+                "exec",
+                "compile",
+                "__import__",
+                "getattr",
+                "setattr",
+                "delattr",
+                "open",
+                "input",
+                "breakpoint",
+                "globals",
+                "locals",
+                "vars",
+            )
+        ),
+        "numpy.testing._private.utils.runstring",
+        "numpy.load",
+        "numpy.lib.npyio.load",
+        "torch.load",
+        "torch.serialization.load",
+        "torch.storage._load_from_bytes",
+        "torch._tensor._rebuild_from_type_v2",
+        "torch.hub.load",
+        "operator.attrgetter",
+        "operator.methodcaller",
+    }
+)
+
+_STORAGE_TYPES: Mapping[str, torch.dtype] = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+    "UntypedStorage": torch.uint8,
+}
+
+_DTYPE_NAMES = (
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "complex64",
+    "complex128",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+)
+
+
+def _vetted() -> dict[str, tuple[Category, object]]:
+    tensor, container, numpy = Category.TENSOR, Category.CONTAINER, Category.NUMPY
+    table: dict[str, tuple[Category, object]] = {
+        "torch._utils._rebuild_tensor": (tensor, _rebuild.rebuild_tensor),
+        "torch._utils._rebuild_tensor_v2": (tensor, _rebuild.rebuild_tensor),
+        "torch._utils._rebuild_parameter": (tensor, _rebuild.rebuild_parameter),
+        "torch._utils._rebuild_parameter_with_state": (tensor, _rebuild.rebuild_parameter),
+        "torch.device": (tensor, _rebuild.make_device),
+        "torch.Size": (tensor, _rebuild.make_size),
+        "collections.OrderedDict": (container, collections.OrderedDict),
+        "collections.defaultdict": (container, _rebuild.make_defaultdict),
+        "copyreg._reconstructor": (container, _rebuild.reconstruct_placeholder),
+        "_codecs.encode": (container, _rebuild.codecs_encode),
+        "builtins.bytes": (container, _rebuild.make_bytes),
+        "builtins.bytearray": (container, _rebuild.make_bytearray),
+        "builtins.long": (container, int),
+        "builtins.object": (container, object),
+        "typing.Any": (container, _rebuild.Reference("typing.Any")),
+        "numpy.core.multiarray._reconstruct": (numpy, _rebuild.numpy_reconstruct),
+        "numpy.core.multiarray.scalar": (numpy, _rebuild.numpy_scalar),
+        "numpy.ndarray": (numpy, _rebuild.NDARRAY),
+        "numpy.dtype": (numpy, _rebuild.numpy_dtype),
+    }
+    plain_types = (dict, list, tuple, set, frozenset, int, float, complex, str, bool, slice)
+    for kind in plain_types:
+        table[f"builtins.{kind.__name__}"] = (container, kind)
+    for storage, dtype in _STORAGE_TYPES.items():
+        table[f"torch.{storage}"] = (tensor, _rebuild.StorageType(dtype))
+    for name in _DTYPE_NAMES:
+        table[f"torch.{name}"] = (tensor, getattr(torch, name))
+    return table
+
+
+_VETTED = _vetted()
+_VETTED_CALLABLES = frozenset(id(value) for _, value in _VETTED.values() if callable(value))
+
+#: What torch's own weights-only unpickler accepts without extra safe globals.
+WEIGHTS_ONLY = (
+    frozenset(name for name, (category, _) in _VETTED.items() if category is Category.TENSOR)
+    | {"collections.OrderedDict", "_codecs.encode"}
+    | {"builtins.bytearray", "builtins.set", "builtins.complex"}
+)
+
+
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+
+def canonical(name: str) -> str:
+    """One spelling per global: py2 ``__builtin__``, numpy 2's ``numpy._core``, ``torch.cuda``."""
+    module, _, attr = name.rpartition(".")
+    module = _PY2_MODULES.get(module, module)
+    if module.startswith("numpy._core."):
+        module = "numpy.core." + module.removeprefix("numpy._core.")
+    elif (module == "torch.cuda" and attr in _STORAGE_TYPES) or (
+        module == "torch.storage" and attr == "UntypedStorage"
+    ):
+        module = "torch"
+    return f"{module}.{attr}"
+
+
+def is_dangerous(name: str) -> bool:
+    """Whether ``name`` is in the set refused even with trust."""
+    name = canonical(name)
+    return name in _DANGEROUS_NAMES or name.split(".", 1)[0] in _DANGEROUS_MODULES
+
+
+def looks_like_function(name: str) -> bool:
+    """A lowercase last component: a function, whose call from a file is never legitimate."""
+    return name.rpartition(".")[2].lstrip("_")[:1].islower()
+
+
+def classify(name: str, allowlist: Allowlist | None = None) -> Category:
+    """The category of one global, read from its name alone (nothing is imported)."""
+    name = canonical(name)
+    if is_dangerous(name):
+        return Category.DANGEROUS
+    if name in _VETTED:
+        return _VETTED[name][0]
+    if allowlist is not None and name in allowlist.extra:
+        return Category.PLUGIN
+    return Category.UNKNOWN
+
+
+class Allowlist:
+    """The vetted table plus what plugins or the caller contribute (``SafeGlobals``)."""
+
+    def __init__(self, contributions: Iterable[SafeGlobals] = ()) -> None:
+        #: ``"module.Name"`` as written in files -> the importable object path it rebuilds as.
+        self.extra: dict[str, str] = {}
+        for contribution in contributions:
+            for name in contribution.get("allow", ()):
+                self.extra[canonical(name)] = name
+            for old, new in contribution.get("renames", {}).items():
+                self.extra[canonical(old)] = new
+        self._resolved: dict[str, object] = {}
+
+    def resolve(self, name: str) -> object | None:
+        """The object ``name`` stands for, or ``None`` when it must stay inert.
+
+        Raises ``LookupError`` for the dangerous set, which no contribution can allow.
+        """
+        name = canonical(name)
+        if is_dangerous(name):
+            raise LookupError(name)
+        if name in _VETTED:
+            return _VETTED[name][1]
+        target = self.extra.get(name)
+        if target is None:
+            return None
+        if target not in self._resolved:
+            module, _, attr = target.rpartition(".")
+            try:
+                self._resolved[target] = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(
+                    f"safe global {name!r} is to be rebuilt as {target!r}, which cannot be "
+                    f"imported ({exc}); fix the compat_safe_globals entry that names it"
+                ) from exc
+        return self._resolved[target]
+
+    def is_contributed(self, obj: object) -> bool:
+        """Whether ``obj`` is a class or function a plugin or the caller vetted."""
+        return any(obj is value for value in self._resolved.values())
+
+    def is_vetted_callable(self, obj: object) -> bool:
+        """Whether ``obj`` may be called with arguments taken from a file."""
+        return id(obj) in _VETTED_CALLABLES or self.is_contributed(obj)

@@ -1,0 +1,427 @@
+"""``compat.inspect`` and ``compat.load``: read any checkpoint without running its code.
+
+``inspect`` reads only the container's directory and the main pickle, statically.
+``load`` inspects first, refuses what the verdict refuses, then builds the object graph
+with the inert unpickler and recovers weights, metadata and trainer state from it. Only
+``trust=True`` unpickles for real, per call, with a warning, and never for a file that
+names the dangerous set of SPEC §8.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import warnings
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from checkpoint import read_sidecar
+from checkpoint.errors import (
+    UnreadableCheckpointError,
+    UnsafeCheckpointError,
+    UntrustedLoadWarning,
+)
+
+from ._allowlist import (
+    WEIGHTS_ONLY,
+    Allowlist,
+    Category,
+    canonical,
+    classify,
+    is_dangerous,
+    looks_like_function,
+)
+from ._containers import (
+    LEGACY_MAGIC,
+    ZIP_ERRORS,
+    Bounded,
+    Format,
+    MainPickle,
+    ZipLayout,
+    detect,
+    main_pickle,
+    read_pickle,
+    safetensors_header,
+)
+from ._hookspecs import SafeGlobals
+from ._inert import InertUnpickler
+from ._recover import Kind, recover
+from ._safetensors import read_safetensors
+from ._scan import PickleScan, quiet_escapes, scan_pickle
+from ._storages import LegacyStorages, StorageSource, ZipStorages
+
+__all__ = [
+    "Format",
+    "GlobalInfo",
+    "InspectReport",
+    "Kind",
+    "LoadResult",
+    "Verdict",
+    "inspect",
+    "load",
+]
+
+_LEGACY_PROTOCOL = 1001
+_UNRESOLVED = "<unresolved STACK_GLOBAL>"
+
+
+class Verdict(StrEnum):
+    """What the engine will do with a file."""
+
+    WEIGHTS_ONLY = "weights-only loadable"
+    INERT = "needs the inert engine"
+    NO_PICKLE = "no pickle: tensors only"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class GlobalInfo:
+    """One global a pickle references, as written in the file."""
+
+    name: str
+    category: Category
+    #: Applied to arguments (REDUCE, NEWOBJ, INST, OBJ) rather than only referred to.
+    called: bool
+
+
+@dataclass(frozen=True)
+class InspectReport:
+    """What a static reading of a checkpoint found; nothing in it was executed."""
+
+    path: Path
+    format: Format
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    protocol: int | None = None
+    globals: tuple[GlobalInfo, ...] = ()
+    #: Globals of pickles hidden in bytes (what a nested ``pickle.loads`` would run).
+    nested_globals: tuple[str, ...] = ()
+    torch_version_hints: tuple[str, ...] = ()
+    #: The globals behind a refusal: the dangerous set and unvetted functions it calls.
+    refused_globals: tuple[str, ...] = ()
+    #: The refusal stands even for ``load(trust=True)`` (SPEC §8's dangerous set and kin).
+    refused_even_with_trust: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "format": str(self.format),
+            "verdict": str(self.verdict),
+            "reasons": list(self.reasons),
+            "protocol": self.protocol,
+            "globals": [
+                {"name": info.name, "category": str(info.category), "called": info.called}
+                for info in self.globals
+            ],
+            "nested_globals": list(self.nested_globals),
+            "torch_version_hints": list(self.torch_version_hints),
+            "refused_globals": list(self.refused_globals),
+            "refused_even_with_trust": self.refused_even_with_trust,
+        }
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What ``compat.load`` recovered from a checkpoint."""
+
+    path: Path
+    kind: Kind
+    source_format: Format
+    #: The weights, in the order ``state_dict()`` gives; tied tensors share storage.
+    state_dict: OrderedDict[str, torch.Tensor]
+    #: Record metadata, or the plain-data entries of a dict checkpoint.
+    metadata: dict[str, object]
+    #: Optimizer state dicts (standard shape) and counters, when the file has them.
+    trainer_state: dict[str, object] | None
+    #: Classes the file names that were not imported (they stayed inert).
+    legacy_classes: tuple[str, ...]
+    #: How many inert objects of each class were built.
+    placeholders: Mapping[str, int] = field(default_factory=dict)
+    #: The whole object graph (placeholders included), for what the recovery does not cover.
+    root: object = None
+
+
+def inspect(
+    path: str | os.PathLike[str], *, safe_globals: Iterable[SafeGlobals] | None = None
+) -> InspectReport:
+    """Report a file's container, torch-version hints, globals and verdict, reading only.
+
+    Raises ``UnreadableCheckpointError`` when the file or its pickle cannot be read.
+    """
+    source = Path(path)
+    fmt = _detect(source)
+    return _report(source, fmt, _main_pickle(source, fmt), _allowlist(safe_globals))
+
+
+def load(
+    path: str | os.PathLike[str],
+    trust: bool = False,
+    *,
+    safe_globals: Iterable[SafeGlobals] | None = None,
+) -> LoadResult:
+    """Load any checkpoint safely: weights, metadata, trainer state and what stayed inert.
+
+    ``safe_globals`` are vetted classes and renames; by default the enabled plugins'
+    ``compat_safe_globals`` contributions.
+    ``trust=True`` really unpickles (with a warning) the rare file that needs it; the
+    dangerous set of SPEC §8 is refused even then. Raises ``UnsafeCheckpointError`` for a
+    refused file and ``UnreadableCheckpointError`` for a damaged or foreign one.
+    """
+    source = Path(path)
+    allowlist = _allowlist(safe_globals)
+    fmt = _detect(source)
+    main = _main_pickle(source, fmt)
+    report = _report(source, fmt, main, allowlist)
+    _refuse_if_needed(report, trust)
+    if main is None:  # safetensors: tensors only, nothing to unpickle
+        state, header_metadata = read_safetensors(source)
+        return LoadResult(source, Kind.STATE_DICT, fmt, state, header_metadata, None, ())
+    if trust:
+        root: object = _trusted_unpickle(source, fmt)
+        placeholders: Mapping[str, int] = {}
+    else:
+        root, placeholders = _inert_graph(source, fmt, main, allowlist)
+    try:
+        recovered = recover(root)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UnreadableCheckpointError(f"its object graph is malformed ({exc})", source) from exc
+    metadata = recovered.metadata
+    if fmt is Format.V1:
+        metadata = read_sidecar(source.with_suffix(".yaml")).model_dump(mode="json")
+    return LoadResult(
+        path=source,
+        kind=recovered.kind,
+        source_format=fmt,
+        state_dict=recovered.state_dict,
+        metadata=metadata,
+        trainer_state=recovered.trainer_state,
+        legacy_classes=tuple(
+            info.name for info in report.globals if info.category is Category.UNKNOWN
+        ),
+        placeholders=dict(placeholders),
+        root=root,
+    )
+
+
+# -- inspection ---------------------------------------------------------------------------
+
+
+def _allowlist(safe_globals: Iterable[SafeGlobals] | None) -> Allowlist:
+    if safe_globals is None:
+        from compat._manager import get_host
+
+        safe_globals = get_host().hook.compat_safe_globals()
+    return Allowlist(safe_globals)
+
+
+def _detect(path: Path) -> Format:
+    try:
+        fmt = detect(path)
+    except OSError as exc:
+        raise UnreadableCheckpointError(f"cannot be read ({exc.strerror})", path) from exc
+    if fmt is Format.NOT_A_CHECKPOINT:
+        raise UnreadableCheckpointError(
+            "is not a checkpoint (no torch zip, legacy stream, pickle or safetensors header)",
+            path,
+        )
+    return fmt
+
+
+def _main_pickle(path: Path, fmt: Format) -> MainPickle | None:
+    if fmt is Format.SAFETENSORS:
+        return None
+    return main_pickle(path, fmt)
+
+
+def _report(
+    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist
+) -> InspectReport:
+    if main is None:
+        try:
+            header, _ = safetensors_header(path)
+        except (ValueError, struct.error) as exc:
+            raise UnreadableCheckpointError(
+                f"has a broken safetensors header ({exc})", path
+            ) from exc
+        tensors = sum(1 for key in header if key != "__metadata__")
+        return InspectReport(path, fmt, Verdict.NO_PICKLE, (f"{tensors} tensors, no code",))
+    try:
+        scan = scan_pickle(main.data)
+    except ValueError as exc:
+        raise UnreadableCheckpointError(f"its pickle is corrupt ({exc})", path) from exc
+    infos = tuple(
+        GlobalInfo(name, classify(name, allowlist), name in scan.called)
+        for name in sorted(scan.globals)
+    )
+    refusal = _refusals(scan, infos)
+    reasons = refusal.reasons
+    if reasons:
+        verdict = Verdict.REFUSED
+    elif all(canonical(info.name) in WEIGHTS_ONLY for info in infos):
+        verdict, reasons = Verdict.WEIGHTS_ONLY, ["torch.load(weights_only=True) accepts it"]
+    else:
+        unknown = sum(1 for info in infos if info.category is Category.UNKNOWN)
+        verdict = Verdict.INERT
+        reasons = [f"{unknown} classes not vetted: they are rebuilt as inert placeholders"]
+    return InspectReport(
+        path=path,
+        format=fmt,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        protocol=scan.protocol,
+        globals=infos,
+        nested_globals=tuple(sorted(scan.nested_globals)),
+        torch_version_hints=tuple(main.hints),
+        refused_globals=tuple(refusal.names),
+        refused_even_with_trust=refusal.unconditional,
+    )
+
+
+class _Refusal(NamedTuple):
+    names: list[str]
+    reasons: list[str]
+    #: The dangerous set, unresolvable names or dynamic calls: refused even with trust.
+    unconditional: bool
+
+
+def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
+    dangerous = [info.name for info in infos if info.category is Category.DANGEROUS]
+    unvetted = [
+        info.name
+        for info in infos
+        if info.called and info.category is Category.UNKNOWN and looks_like_function(info.name)
+    ]
+    unresolved = _UNRESOLVED in scan.globals
+    reasons: list[str] = []
+    if dangerous:
+        reasons.append(f"references code that is never run: {', '.join(dangerous)}")
+    if unvetted:
+        reasons.append(f"calls functions that are not vetted: {', '.join(unvetted)}")
+    if scan.dynamic_calls:
+        reasons.append(f"calls the result of another call {scan.dynamic_calls} time(s)")
+    if unresolved:
+        reasons.append("names a global the static scan cannot resolve")
+    nested = sorted(name for name in scan.nested_globals if is_dangerous(name))
+    if nested:
+        reasons.append(f"hides a pickle in bytes that references {', '.join(nested)}")
+    unconditional = bool(dangerous or scan.dynamic_calls or unresolved)
+    return _Refusal(dangerous + unvetted, reasons, unconditional)
+
+
+def _refuse_if_needed(report: InspectReport, trust: bool) -> None:
+    if report.verdict is not Verdict.REFUSED or (trust and not report.refused_even_with_trust):
+        return
+    raise UnsafeCheckpointError(
+        f"refused, nothing was run: it {'; it '.join(report.reasons)}. Re-export the weights "
+        "from a trusted copy (compat.convert), or inspect it with `ckpt inspect`",
+        report.path,
+    )
+
+
+# -- inert loading ------------------------------------------------------------------------
+
+_MALFORMED = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    EOFError,
+    OverflowError,
+    RuntimeError,
+    MemoryError,
+    struct.error,
+    zipfile.BadZipFile,
+    OSError,
+    pickle.UnpicklingError,
+)
+
+
+def _unpickle(
+    data: bytes, path: Path, allowlist: Allowlist, storages: StorageSource | None
+) -> tuple[object, Mapping[str, int]]:
+    unpickler = InertUnpickler(data, source=str(path), allowlist=allowlist, storages=storages)
+    try:
+        with quiet_escapes():
+            root = unpickler.load()
+    except (UnsafeCheckpointError, UnreadableCheckpointError):
+        raise
+    except _MALFORMED as exc:
+        raise UnreadableCheckpointError(f"its pickle is malformed ({exc})", path) from exc
+    if unpickler.stream.tell() != len(data):
+        raise UnreadableCheckpointError("its pickle has trailing bytes", path)
+    return root, unpickler.placeholders
+
+
+def _inert_graph(
+    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist
+) -> tuple[object, Mapping[str, int]]:
+    if main is None or fmt is Format.TORCH_TAR:
+        raise UnreadableCheckpointError(
+            f"is a {fmt} file, which compat.load does not read; `ckpt inspect` reports on it",
+            path,
+        )
+    size = path.stat().st_size
+    try:
+        if fmt in (Format.TORCH_ZIP, Format.V1):
+            with zipfile.ZipFile(path) as archive:
+                storages = ZipStorages(archive, ZipLayout.of(archive, path), path, size)
+                return _unpickle(main.data, path, allowlist, storages)
+        if fmt is Format.TORCH_LEGACY:
+            return _legacy_graph(path, main, allowlist, size)
+    except (UnsafeCheckpointError, UnreadableCheckpointError):
+        raise
+    except ZIP_ERRORS as exc:
+        raise UnreadableCheckpointError(f"cannot be read ({exc})", path) from exc
+    return _unpickle(main.data, path, allowlist, None)
+
+
+def _legacy_graph(
+    path: Path, main: MainPickle, allowlist: Allowlist, size: int
+) -> tuple[object, Mapping[str, int]]:
+    magic, protocol, sys_info = (
+        _unpickle(data, path, allowlist, None)[0] for data in main.preamble
+    )
+    if magic != int.from_bytes(LEGACY_MAGIC[4:], "little") or protocol != _LEGACY_PROTOCOL:
+        raise UnreadableCheckpointError("its legacy header has a bad magic number", path)
+    if not isinstance(sys_info, dict) or sys_info.get("little_endian") is not True:
+        raise UnreadableCheckpointError(
+            "was written on a big-endian machine, which compat.load does not read", path
+        )
+    storages = LegacyStorages(path, size)
+    root, placeholders = _unpickle(main.data, path, allowlist, storages)
+    with path.open("rb") as file:
+        file.seek(main.end)
+        keys, _ = _unpickle(read_pickle(Bounded(file, size), path), path, allowlist, None)
+        tail = bytearray(size - file.tell())
+        file.readinto(tail)
+    storages.fill(tail, 0, keys)
+    return root, placeholders
+
+
+# -- trusted loading ----------------------------------------------------------------------
+
+
+def _trusted_unpickle(path: Path, fmt: Format) -> object:
+    """Real unpickling, reached only when the caller passed ``trust=True`` for this call."""
+    warnings.warn(
+        UntrustedLoadWarning(
+            f"{path}: unpickling with trust=True runs code the file names; "
+            "use it only for files you made yourself"
+        ),
+        stacklevel=3,
+    )
+    if fmt not in (Format.TORCH_ZIP, Format.TORCH_LEGACY, Format.V1):
+        raise UnreadableCheckpointError(f"is a {fmt} file, which trust=True cannot load", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise UnreadableCheckpointError(f"trusted unpickling failed ({exc})", path) from exc

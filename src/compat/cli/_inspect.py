@@ -1,0 +1,44 @@
+"""``ckpt inspect PATH``: a checkpoint's container, torch-version hints, globals and verdict."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from compat._safe import Verdict, inspect
+
+from ._output import EXIT_OK, EXIT_UNSAFE, print_json, print_table
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "inspect", help="show what a checkpoint holds and whether it is safe, without loading it"
+    )
+    parser.add_argument("path", type=Path, metavar="PATH")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = inspect(args.path)
+    code = EXIT_UNSAFE if report.verdict is Verdict.REFUSED else EXIT_OK
+    if args.json:
+        print_json(report.to_json())
+        return code
+    print(f"{report.path}: {report.format}, pickle protocol {report.protocol}")
+    for hint in report.torch_version_hints:
+        print(f"  {hint}")
+    print(f"verdict: {report.verdict} ({'; '.join(report.reasons)})")
+    refused = set(report.refused_globals)
+    print_table(
+        f"{len(report.globals)} global(s) referenced",
+        ("global", "category", "called", "refused"),
+        (
+            (info.name, str(info.category), info.called, info.name in refused)
+            for info in report.globals
+        ),
+    )
+    if report.nested_globals:
+        print(f"hidden pickle(s) in bytes reference: {', '.join(report.nested_globals)}")
+    return code

@@ -1,0 +1,249 @@
+"""The policy_store plugin's shims behave like the PolicyX API callers depended on."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from sample_agents import NavAgent
+
+import compat
+from checkpoint import CheckpointInfo, CheckpointManager, read_sidecar
+from checkpoint.errors import CompatDeprecationWarning, UnresolvableURIError
+from compat_policy_store import (
+    MockPolicyRecord,
+    PolicyCache,
+    PolicyMetadata,
+    PolicyMissingError,
+    PolicyRecord,
+    PolicyStore,
+    SimpleCheckpointInfo,
+    checkpoint_identity,
+)
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> None:
+    warnings.simplefilter("ignore", CompatDeprecationWarning)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PolicyStore:
+    return PolicyStore(device="cpu", data_dir=str(tmp_path))
+
+
+def epochs(records: list[PolicyRecord]) -> list[int]:
+    return [record.metadata.epoch for record in records]
+
+
+@pytest.mark.parametrize("form", ["file://{}", "{}", "pytorch://{}"])
+def test_uri_forms_of_a_directory(store, nav_run, form) -> None:
+    assert epochs(store.policy_records(form.format(nav_run), "all")) == [4, 3, 2, 1, 0]
+
+
+def test_uri_of_a_single_file(store, nav_run) -> None:
+    record = store.load_from_uri(f"file://{nav_run}/nav_run.e00000002.pt")
+    assert record.metadata.epoch == 2 and record.run_name == "nav_run"
+    assert record.file_path == str(nav_run / "nav_run.e00000002.pt")
+
+
+def test_config_objects_with_a_uri(store, nav_run) -> None:
+    class Config:
+        uri = str(nav_run)
+
+    assert store.policy_record(Config(), "latest").metadata.epoch == 4
+    assert store.policy_record({"uri": str(nav_run)}, "latest").metadata.epoch == 4
+    with pytest.raises(TypeError, match="expected a policy URI"):
+        store.policy_record(42)
+
+
+def test_top_reads_eval_scores_then_metadata(store, nav_run) -> None:
+    assert epochs(store.policy_records(nav_run, "top", n=2, metric="navigation")) == [1, 3]
+    assert epochs(store.policy_records(nav_run, "top", n=1, metric="score")) == [3]
+    # a metric nobody has: the latest
+    assert epochs(store.policy_records(nav_run, "top", n=2, metric="nope")) == [4]
+
+
+def test_top_falls_back_to_latest_when_under_80_percent_scored(tmp_path, store) -> None:
+    manager = CheckpointManager(tmp_path / "run", "run")
+    for epoch in range(5):
+        scores = {"navigation": float(epoch)} if epoch in (0, 1, 4) else {}
+        manager.save_agent(NavAgent(), epoch, {"eval_scores": scores})
+    assert epochs(store.policy_records(tmp_path / "run", "top", metric="navigation")) == [4]
+    manager.save_agent(NavAgent(), 5, {"eval_scores": {"navigation": -1.0}})
+    manager.delete(2)  # now 4 of 5 are scored: exactly 80%
+    assert epochs(store.policy_records(tmp_path / "run", "top", n=1, metric="navigation")) == [4]
+
+
+def test_rand_and_invalid_selector(store, nav_run) -> None:
+    [record] = store.policy_records(nav_run, "rand")
+    assert record.metadata.epoch in range(5)
+    with pytest.raises(ValueError, match="invalid selector type 'best'"):
+        store.policy_records(nav_run, "best")
+
+
+def test_missing_and_remote_uris(store, tmp_path) -> None:
+    with pytest.raises(PolicyMissingError, match="no policies found"):
+        store.policy_record(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PolicyMissingError):
+        store.policy_record(str(tmp_path / "empty"))
+    with pytest.raises(UnresolvableURIError, match="compat_resolve_uri hook"):
+        store.policy_record("wandb://metta/nav/model:v3")
+
+
+def test_a_plugin_resolving_wandb_uris(store, nav_run) -> None:
+    class Downloader:
+        @compat.hookimpl
+        def compat_resolve_uri(self, uri: str) -> list[Path] | None:
+            return [nav_run / "nav_run.e00000001.pt"] if uri.startswith("wandb://") else None
+
+    name = compat.plugins.register(Downloader(), "downloader")
+    try:
+        assert store.policy_record("wandb://metta/nav/model:v1").metadata.epoch == 1
+    finally:
+        compat.plugins.unregister(name)
+
+
+def test_stats_client_selection_is_refused_clearly(store, nav_run) -> None:
+    with pytest.raises(ValueError, match="stats_client"):
+        store.policy_records(nav_run, "top", stats_client=object(), eval_name="nav")
+
+
+def test_policy_loads_lazily_through_the_manager(store, nav_run) -> None:
+    record = store.policy_record(nav_run, "latest")
+    assert record._cached_policy is None
+    policy = record.policy
+    expected = CheckpointManager(nav_run, "nav_run").load_state_dict(4)
+    assert type(policy) is NavAgent
+    assert all(torch.equal(policy.state_dict()[k], v) for k, v in expected.items())
+    assert record.policy is policy  # cached
+    assert record.num_params() == sum(v.numel() for v in expected.values())
+
+
+def test_save_writes_a_v1_checkpoint_not_a_pickle(store, nav_run, tmp_path) -> None:
+    record = store.policy_record(nav_run, "top", metric="navigation")
+    saved = store.save(record, str(tmp_path / "exported" / "model_0003.pt"))
+    path = Path(saved.file_path)
+    assert path == tmp_path / "exported" / "nav_run.e00000003.pt"
+    weights = torch.load(path, weights_only=True)  # a plain state_dict
+    assert set(weights) == set(NavAgent().state_dict())
+    sidecar = read_sidecar(path.with_suffix(".yaml"))
+    assert (sidecar.epoch, sidecar.agent_step, sidecar.metrics["eval_scores"]) == (
+        3,
+        300,
+        {"navigation": 0.9},
+    )
+    assert sidecar.architecture is not None  # the loaded agent was registered
+    assert saved.metadata.epoch == 3
+
+
+def test_policy_record_or_mock(store, nav_run) -> None:
+    mock = store.policy_record_or_mock(None, run_name="m")
+    assert isinstance(mock, MockPolicyRecord) and mock.run_name == "m"
+    assert mock.policy(torch.ones(2)).tolist() == [1.0, 1.0]
+    assert store.policy_record_or_mock(str(nav_run)).metadata.epoch == 3  # top by score
+
+
+def test_metadata_required_fields_and_attribute_access() -> None:
+    metadata = PolicyMetadata(agent_step=5, epoch=2, generation=1, train_time=3.5, score=0.7)
+    assert (metadata.epoch, metadata["score"], metadata.score) == (2, 0.7, 0.7)
+    metadata.note = "x"
+    assert metadata["note"] == "x"
+    del metadata.note
+    with pytest.raises(AttributeError, match="no field 'note'"):
+        _ = metadata.note
+    assert PolicyMetadata() == {"agent_step": 0, "epoch": 0, "generation": 0, "train_time": 0.0}
+    with pytest.raises(ValueError, match=r"missing required fields \['generation', 'train_time'\]"):
+        PolicyMetadata.from_dict({"agent_step": 1, "epoch": 1})
+    assert PolicyMetadata.from_dict(dict(metadata)) == metadata
+
+
+def test_record_metadata_becomes_policy_metadata() -> None:
+    record = PolicyRecord(None, "run", "file:///tmp/x.pt", {"epoch": 3, "agent_step": 9})
+    assert isinstance(record.metadata, PolicyMetadata)
+    assert (record.metadata.epoch, record.metadata.generation) == (3, 0)
+    assert record.key_and_version() == ("run", 3)
+    wandb = PolicyRecord(None, "run", "wandb://metta/nav/model:v7", {})
+    assert wandb.extract_wandb_run_info() == ("metta", "nav", "model", "v7")
+    with pytest.raises(ValueError, match="not a wandb"):
+        record.extract_wandb_run_info()
+
+
+def test_policy_cache_is_an_lru() -> None:
+    cache = PolicyCache(max_size=2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # a is now the most recent
+    cache.put("c", 3)
+    assert (cache.get("b"), cache.get("a"), cache.get("c"), len(cache)) == (None, 1, 3, 2)
+    with pytest.raises(ValueError, match="max_size"):
+        PolicyCache(max_size=0)
+
+
+def test_policy_cache_is_thread_safe() -> None:
+    cache = PolicyCache(max_size=50)
+    errors: list[BaseException] = []
+
+    def hammer(offset: int) -> None:
+        try:
+            for i in range(2000):
+                cache.put(f"{(offset + i) % 80}", i)
+                cache.get(f"{i % 80}")
+                assert len(cache) <= 50
+        except BaseException as exc:  # report from the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(n * 7,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(cache) == 50
+
+
+def test_identity_of_every_era(nav_run) -> None:
+    manager = CheckpointManager(nav_run, "nav_run")
+    info = manager.latest()
+    assert isinstance(info, CheckpointInfo)
+    simple = SimpleCheckpointInfo.from_checkpoint_manager(manager)
+    chosen = SimpleCheckpointInfo.from_checkpoint_manager(
+        manager, str(nav_run / "nav_run.e00000002.pt")
+    )
+    record = PolicyRecord(None, "nav_run", info.uri, {"epoch": 4})
+    mock = MockPolicyRecord.from_key_and_version("nav_run", 4)
+    identities = {checkpoint_identity(x) for x in (info, simple, record, mock, ("nav_run", 4))}
+    assert identities == {("nav_run", 4)}
+    assert chosen.key_and_version() == ("nav_run", 2)
+    with pytest.raises(TypeError, match="key_and_version"):
+        checkpoint_identity(object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tuple"):
+        checkpoint_identity(("nav_run", "4"))  # type: ignore[arg-type]
+
+
+def test_every_stub_warns_with_the_exact_replacement(store, nav_run) -> None:
+    warnings.resetwarnings()
+    with pytest.warns(CompatDeprecationWarning) as caught:
+        PolicyStore()
+        store.policy_record(nav_run, "latest")
+        MockPolicyRecord.from_key_and_version("k", 1)
+        PolicyMetadata()
+        PolicyCache()
+    messages = [str(w.message) for w in caught]
+    assert any(
+        "PolicyStore is deprecated" in m and "CheckpointManager(run_dir" in m for m in messages
+    )
+    assert any(
+        "policy_record is deprecated" in m and 'select(strategy="best"' in m for m in messages
+    )
+    assert all("removed in 1.0.0" in m for m in messages)
+    assert {w.filename for w in caught} == {__file__}
+
+
+def test_sidecar_is_yaml_only(nav_run) -> None:
+    text = (nav_run / "nav_run.e00000000.yaml").read_text()
+    assert yaml.safe_load(text)["run_name"] == "nav_run"
