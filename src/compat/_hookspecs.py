@@ -63,12 +63,16 @@ class SafeGlobals(TypedDict, total=False):
 
 
 class LoadStrategy(Protocol):
-    """How to open one kind of file on the running torch."""
+    """How to read one kind of weights-only file on the running torch.
 
-    #: Shown by ``compat.inspect`` and in traces, e.g. ``"torch>=2.6 weights_only"``.
+    Called only for files whose every global torch's weights-only unpickler accepts; it
+    returns the unpickled object, or ``None`` to leave the file to the inert engine.
+    """
+
+    #: Recorded as ``LoadResult.strategy``, e.g. ``"torch>=2.6 weights_only+mmap"``.
     name: str
 
-    def __call__(self, path: Path, /) -> object: ...
+    def __call__(self, path: Path, /) -> object | None: ...
 
 
 class Converter(Protocol):

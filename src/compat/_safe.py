@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from packaging.version import Version
 
 from checkpoint import read_sidecar
 from checkpoint.errors import (
@@ -53,6 +54,7 @@ from ._containers import (
 )
 from ._hookspecs import SafeGlobals
 from ._inert import InertUnpickler
+from ._manager import get_host
 from ._recover import Kind, recover
 from ._safetensors import read_safetensors
 from ._scan import PickleScan, quiet_escapes, scan_pickle
@@ -71,6 +73,10 @@ __all__ = [
 
 _LEGACY_PROTOCOL = 1001
 _UNRESOLVED = "<unresolved STACK_GLOBAL>"
+
+
+INERT_ENGINE = "inert engine"
+TRUSTED = "trusted unpickling (trust=True)"
 
 
 class Verdict(StrEnum):
@@ -147,6 +153,8 @@ class LoadResult:
     placeholders: Mapping[str, int] = field(default_factory=dict)
     #: The whole object graph (placeholders included), for what the recovery does not cover.
     root: object = None
+    #: How the pickle was read: the inert engine, a plugin's load strategy, or trusted.
+    strategy: str = INERT_ENGINE
 
 
 def inspect(
@@ -184,11 +192,17 @@ def load(
     if main is None:  # safetensors: tensors only, nothing to unpickle
         state, header_metadata = read_safetensors(source)
         return LoadResult(source, Kind.STATE_DICT, fmt, state, header_metadata, None, ())
+    placeholders: Mapping[str, int] = {}
     if trust:
-        root: object = _trusted_unpickle(source, fmt)
-        placeholders: Mapping[str, int] = {}
+        root, strategy = _trusted_unpickle(source, fmt), TRUSTED
     else:
-        root, placeholders = _inert_graph(source, fmt, main, allowlist)
+        root, strategy = (
+            _fast_path(source, fmt)
+            if report.verdict is Verdict.WEIGHTS_ONLY
+            else (None, INERT_ENGINE)
+        )
+        if root is None:
+            root, placeholders = _inert_graph(source, fmt, main, allowlist)
     try:
         recovered = recover(root)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -208,6 +222,7 @@ def load(
         ),
         placeholders=dict(placeholders),
         root=root,
+        strategy=strategy,
     )
 
 
@@ -216,8 +231,6 @@ def load(
 
 def _allowlist(safe_globals: Iterable[SafeGlobals] | None) -> Allowlist:
     if safe_globals is None:
-        from compat._manager import get_host
-
         safe_globals = get_host().hook.compat_safe_globals()
     return Allowlist(safe_globals)
 
@@ -407,6 +420,28 @@ def _legacy_graph(
     return root, placeholders
 
 
+# -- load strategies ----------------------------------------------------------------------
+
+
+def _fast_path(path: Path, fmt: Format) -> tuple[object, str]:
+    """Let a plugin read a weights-only file faster (``compat_choose_load_strategy``).
+
+    Only files whose every global torch's weights-only unpickler accepts get here. Returns
+    the object, or ``None`` for the inert engine to read the file: when no plugin offers a
+    strategy, when the strategy declines (its name says why) or when it fails. The fallback
+    is the inert engine, which is just as safe, never an unsafe load.
+    """
+    strategy = get_host().hook.compat_choose_load_strategy(
+        file_format=str(fmt), torch_version=Version(torch.__version__)
+    )
+    if strategy is None:
+        return None, INERT_ENGINE
+    try:
+        return strategy(path), strategy.name
+    except Exception:  # damaged in a way torch noticed: the inert engine says how, safely
+        return None, INERT_ENGINE
+
+
 # -- trusted loading ----------------------------------------------------------------------
 
 
@@ -419,6 +454,12 @@ def _trusted_unpickle(path: Path, fmt: Format) -> object:
         ),
         stacklevel=3,
     )
+    if os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0") not in ("", "0"):
+        raise UnreadableCheckpointError(
+            "needs trusted unpickling, which TORCH_FORCE_WEIGHTS_ONLY_LOAD forbids in this "
+            "environment; unset it for this call, or load without trust=True",
+            path,
+        )
     if fmt not in (Format.TORCH_ZIP, Format.TORCH_LEGACY, Format.V1):
         raise UnreadableCheckpointError(f"is a {fmt} file, which trust=True cannot load", path)
     try:

@@ -400,3 +400,15 @@ def test_index_is_a_cache_rebuilt_when_missing_or_stale(
     tmp.write_text(yaml.safe_dump(replacement))
     os.replace(tmp, sidecar)
     assert manager.find_best_checkpoint().epoch == 0
+
+
+def test_before_torch_2_6_loads_verify_the_sha256_first(manager, make_state, monkeypatch) -> None:
+    import checkpoint._manager as manager_module
+
+    info = manager.save_agent(make_state(1.0, 1000), 0)
+    data = bytearray(info.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: the cheap check alone would let it through
+    info.path.write_bytes(bytes(data))
+    monkeypatch.setattr(manager_module, "WEIGHTS_ONLY_BYPASSABLE", True)
+    with pytest.raises(CheckpointCorruptError, match="sha256"):
+        manager.load_state_dict(0)

@@ -1,0 +1,114 @@
+"""The torch_load plugin: strategies by torch version, and how the engine uses them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from packaging.version import Version
+
+import compat
+from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError, UntrustedLoadWarning
+from compat_torch_load import InertEngineOnly, WeightsOnly, choose_strategy
+from digest import state_dict_digest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fixtures" / "legacy"
+LEGACY_CLASSES = ROOT / "fixtures_src" / "legacy_template"
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ("1.13.1", "no safe-globals API"),
+        ("2.1.2", "no safe-globals API"),
+        ("2.3.1", "no safe-globals API"),
+        ("2.4.0", "explicitly"),
+        ("2.5.1+cu121", "explicitly"),
+        ("2.6.0a0+git1234", "explicitly"),  # a 2.6 pre-release may predate the fix
+    ],
+)
+def test_before_2_6_only_the_inert_engine_reads_files(version: str, reason: str) -> None:
+    for file_format in ("torch-zip", "torch-legacy", "v1"):
+        strategy = choose_strategy(file_format, Version(version))
+        assert isinstance(strategy, InertEngineOnly)
+        assert reason in strategy.name and "CVE-2025-32434" in strategy.name
+        assert strategy(Path("unused")) is None
+
+
+@pytest.mark.parametrize("version", ["2.6.0", "2.7.0rc1", "2.13.0+cpu", "3.0"])
+def test_from_2_6_weights_only_torch_load(version: str) -> None:
+    for file_format in ("torch-zip", "torch-legacy", "v1"):
+        strategy = choose_strategy(file_format, Version(version))
+        assert isinstance(strategy, WeightsOnly)
+        assert f"torch {version}" in strategy.name
+    assert choose_strategy("pickle", Version(version)) is None
+    assert choose_strategy("safetensors", Version(version)) is None
+
+
+def test_a_plain_state_dict_takes_the_fast_path(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pt"
+    state = {"w": torch.randn(4, 3), "b": torch.arange(3)}
+    torch.save(state, path)
+    result = compat.load(path)
+    assert result.strategy == f"torch {torch.__version__} weights_only=True"
+    assert list(result.state_dict) == ["w", "b"]
+    assert all(torch.equal(result.state_dict[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("version_dir", sorted(p.name for p in CORPUS.glob("torch-*")))
+def test_fast_path_and_inert_engine_agree_on_old_torch_files(version_dir: str) -> None:
+    for name in ("state_dict_zip.pt", "state_dict_legacy.pt", "raw_dict_zip.pt"):
+        path = CORPUS / version_dir / name
+        fast = compat.load(path)
+        with compat.plugins.disabled("torch_load"):
+            inert = compat.load(path)
+        assert fast.strategy.endswith("weights_only=True") and inert.strategy == "inert engine"
+        assert state_dict_digest(fast.state_dict) == state_dict_digest(inert.state_dict)
+
+
+def test_legacy_records_never_reach_a_strategy() -> None:
+    result = compat.load(CORPUS / "torch-2.0.1" / "record_zip.pt")
+    assert result.strategy == "inert engine"
+    assert result.placeholders
+
+
+def test_an_older_torch_is_read_by_the_inert_engine_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    monkeypatch.setattr(torch, "__version__", "2.5.1")
+    result = compat.load(path)
+    assert result.strategy.startswith("inert engine: torch 2.5.1")
+    assert torch.equal(result.state_dict["w"], torch.ones(2))
+
+
+def test_force_no_weights_only_load_never_unlocks_an_unsafe_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnsafeCheckpointError):
+        compat.load(CORPUS / "hostile" / "os_system_zip.pt")
+    assert not list(tmp_path.glob("PWNED_*"))
+    assert compat.load(CORPUS / "torch-2.0.1" / "record_zip.pt").strategy == "inert engine"
+
+
+def test_force_weights_only_load_forbids_trusted_unpickling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(LEGACY_CLASSES))  # the corpus's own (trusted) classes
+    path = CORPUS / "torch-2.0.1" / "record_zip.pt"
+    with pytest.warns(UntrustedLoadWarning):
+        assert compat.load(path, trust=True).strategy == "trusted unpickling (trust=True)"
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    with (
+        pytest.warns(UntrustedLoadWarning),
+        pytest.raises(UnreadableCheckpointError, match="TORCH_FORCE_WEIGHTS_ONLY_LOAD"),
+    ):
+        compat.load(path, trust=True)
+    for module in [name for name in sys.modules if name.startswith("legacyproj")]:
+        monkeypatch.delitem(sys.modules, module)
