@@ -240,3 +240,20 @@ def test_a_plugin_contributes_renames_through_the_hook(tmp_path: Path) -> None:
     finally:
         compat.plugins.unregister(name)
     assert safe.load(tmp_path / "ratio.pkl").placeholders == {"fakeproj.Ratio": 1}
+
+
+def test_a_flipped_byte_in_a_stored_record_fails_its_crc(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "flipped.pt"
+    torch.save({"w": torch.arange(1000.0)}, path)
+    with zipfile.ZipFile(path) as archive:
+        [info] = [i for i in archive.infolist() if i.filename.endswith("data/0")]
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with (
+        compat.plugins.disabled("torch_load"),
+        pytest.raises(UnreadableCheckpointError, match="'data/0' fails its CRC check"),
+    ):
+        compat.load(path)
