@@ -32,6 +32,14 @@ def temp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (a sweep may have unlinked it)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def is_temp_name(filename: str) -> bool:
     return filename.startswith(".") and filename.endswith(TEMP_SUFFIX)
 
@@ -62,9 +70,14 @@ class TempFile:
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        self.path = temp_name(final)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        while True:
+            self.path = temp_name(final)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _still_named(fd, self.path):
+                break
+            # A sweep took the file between its creation and our lock: start afresh.
+            os.close(fd)
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
 
     def sync(self) -> None:

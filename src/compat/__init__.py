@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from checkpoint.errors import CompatDeprecationWarning, RemovedAPIError
     from compat import deprecations, plugins
     from compat._config import Settings
+    from compat._convert import convert
     from compat._deprecate import warn_deprecated
     from compat._hookspecs import Converter, LegacyAlias, LoadStrategy, SafeGlobals, hookimpl
     from compat._ledger import CallSite
@@ -38,6 +39,7 @@ _LAZY: dict[str, str] = {
     "resolve_uri": "compat._uris",
     "inspect": "compat._safe",
     "load": "compat._safe",
+    "convert": "compat._convert",
     "InspectReport": "compat._safe",
     "LoadResult": "compat._safe",
     "CompatDeprecationWarning": "checkpoint.errors",
@@ -56,6 +58,7 @@ __all__ = [
     "RemovedAPIError",
     "SafeGlobals",
     "Settings",
+    "convert",
     "deprecated",
     "deprecated_attributes",
     "deprecations",

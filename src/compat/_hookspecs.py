@@ -76,7 +76,19 @@ class LoadStrategy(Protocol):
 
 
 class Converter(Protocol):
-    """One upgrade step of a legacy checkpoint's plain data (a pure function)."""
+    """One upgrade step of a legacy checkpoint's plain data (a pure function).
+
+    ``compat.convert`` starts from a draft at ``format`` = the detected format
+    (``policy_record``, ``agent``, ``state_dict``, ``raw_dict``, ``trainer_state``,
+    ``optimizer``) and ``version`` = ``"0"``, holding ``state_dict`` (name -> tensor),
+    ``metadata``, ``trainer_state``, ``file_name`` (what a legacy name tells) and
+    ``legacy_classes``. It applies the converter keyed by the draft's (format, version)
+    until it reaches ``("v1", "1")``, which must hold ``state_dict``, ``figures``
+    (``epoch``, ``agent_step``, ``total_time``, ``score``; ``None`` when unknown),
+    ``legacy_metadata`` and ``trainer_state`` (``{"optimizer": ..., "extra": {...}}`` or
+    ``None``). Return a new dict; never mutate the argument. Converters must be
+    module-level functions: ``ckpt migrate`` pickles them to its worker processes.
+    """
 
     def __call__(self, checkpoint: dict[str, object], /) -> dict[str, object]: ...
 

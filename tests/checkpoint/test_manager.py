@@ -412,3 +412,26 @@ def test_before_torch_2_6_loads_verify_the_sha256_first(manager, make_state, mon
     monkeypatch.setattr(manager_module, "WEIGHTS_ONLY_BYPASSABLE", True)
     with pytest.raises(CheckpointCorruptError, match="sha256"):
         manager.load_state_dict(0)
+
+
+def test_a_temp_file_swept_before_its_lock_is_replaced(run_dir, monkeypatch) -> None:
+    import checkpoint._storage as storage
+
+    run_dir.mkdir(parents=True)
+    real_flock = storage.fcntl.flock
+    swept: list[str] = []
+
+    def sweep_first(fd: int, operation: int) -> None:
+        if not swept:  # another process's sweep wins the race once
+            victim = next(path for path in run_dir.iterdir() if path.name.endswith(".tmp"))
+            victim.unlink()
+            swept.append(victim.name)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(storage.fcntl, "flock", sweep_first)
+    temp = storage.TempFile(run_dir / "alpha.e00000001.pt")
+    try:
+        assert swept and temp.path.name != swept[0] and temp.path.exists()
+    finally:
+        temp.discard()
+        temp.close()

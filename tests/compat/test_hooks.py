@@ -106,7 +106,9 @@ def test_wrappers_surround_tryfirst_plain_and_trylast_implementations() -> None:
 
     class Audit:
         @compat.hookimpl(wrapper=True)
-        def compat_converters(self) -> Generator[None, list[dict[str, str]], list[dict[str, str]]]:
+        def compat_safe_globals(
+            self,
+        ) -> Generator[None, list[dict[str, str]], list[dict[str, str]]]:
             order.append("wrapper before")
             results = yield
             order.append(f"wrapper after {len(results)} results")
@@ -115,7 +117,7 @@ def test_wrappers_surround_tryfirst_plain_and_trylast_implementations() -> None:
     def contributor(label: str, **options: bool) -> object:
         class Contributor:
             @compat.hookimpl(**options)
-            def compat_converters(self) -> dict[str, str]:
+            def compat_safe_globals(self) -> dict[str, str]:
                 order.append(label)
                 return {label: label}
 
@@ -126,7 +128,7 @@ def test_wrappers_surround_tryfirst_plain_and_trylast_implementations() -> None:
     compat.plugins.register(contributor("plain, registered second"), "plain2")
     compat.plugins.register(contributor("tryfirst", tryfirst=True), "first")
     compat.plugins.register(Audit(), "audit")
-    get_host().hook.compat_converters()
+    get_host().hook.compat_safe_globals()  # a hook no first-party plugin implements
     assert order == [
         "wrapper before",
         "tryfirst",

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
 
-from . import _deprecations, _inspect, _ls, _plugins, _verify
+from . import _convert, _deprecations, _inspect, _ls, _migrate, _plugins, _verify
 from ._output import EXIT_FAILURE, EXIT_UNSAFE, print_error
 
 __all__ = ["main"]
 
-_VERBS = (_inspect, _ls, _verify, _plugins, _deprecations)
+_VERBS = (_inspect, _ls, _verify, _plugins, _deprecations, _convert, _migrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,84 @@
+"""``compat.convert``: one legacy checkpoint in, one verified v1 checkpoint out.
+
+The source is opened by the safe engine only (a refused file raises
+``UnsafeCheckpointError`` before anything is written), the plugins' converter chain turns
+what was recovered into a v1 draft, and the draft is written atomically and read back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from checkpoint import CheckpointInfo, ConvertedFrom
+
+from ._chain import ConverterIndex, converter_index, run_chain
+from ._draft import initial_draft, provenance, sha256_of
+from ._safe import load
+from ._targets import Target, target_of
+from ._v1write import Written, write_v1
+
+__all__ = ["Conversion", "convert", "convert_file"]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A finished, verified conversion."""
+
+    source: Path
+    provenance: ConvertedFrom
+    written: Written
+
+    @property
+    def info(self) -> CheckpointInfo:
+        """The weights' info; for a trainer-only source, one pointing at the trainer file."""
+        if self.written.weights is not None:
+            return self.written.weights
+        assert self.written.trainer is not None
+        return CheckpointInfo(
+            self.written.run_name,
+            self.written.epoch,
+            self.written.trainer,
+            {"epoch": self.written.epoch, "trainer_state": True},
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": str(self.source),
+            "run_name": self.written.run_name,
+            "epoch": self.written.epoch,
+            "weights": str(self.written.weights.path) if self.written.weights else None,
+            "trainer_state": str(self.written.trainer) if self.written.trainer else None,
+            "converted_from": self.provenance.model_dump(mode="json"),
+            "verified": True,
+        }
+
+
+def convert_file(
+    source: Path,
+    target: Target,
+    converters: ConverterIndex | None = None,
+    *,
+    source_sha256: str | None = None,
+) -> Conversion:
+    """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'."""
+    sha256 = source_sha256 or sha256_of(source)
+    result = load(source)
+    draft, migrations = run_chain(
+        initial_draft(result), converter_index() if converters is None else converters, source
+    )
+    origin = provenance(result, sha256, migrations)
+    return Conversion(source, origin, write_v1(draft, target, origin, source))
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> CheckpointInfo:
+    """Write ``src`` (any checkpoint the safe engine opens) as the v1 checkpoint ``dst``.
+
+    ``dst`` is ``<run>.e<8-digit epoch>.pt`` or an existing directory (the run is then
+    named after the source and the epoch read from it). The result is read back and
+    compared bit for bit before this returns. A trainer-state source gives
+    ``<run>.e<epoch>.trainer.pt``, and the returned info points at it.
+    """
+    source = Path(src)
+    return convert_file(source, target_of(source, Path(dst))).info

@@ -1,0 +1,265 @@
+"""``ckpt migrate``: convert every checkpoint of a run tree, in parallel, resumably.
+
+Sources are only read. Outputs go to a separate tree (``<DIR>-v1`` next to ``DIR`` unless
+``--out`` says otherwise), mirroring the source's directories. Each output records its
+source's sha256 (sidecar ``converted_from``, or a trainer file's ``extra``), so a re-run
+skips every source whose verified output exists and converts the rest: a killed run
+resumes where it stopped, and a finished one is a no-op. Workers are spawned processes,
+one checkpoint each at a time, so memory stays bounded by jobs x the largest checkpoint.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+from checkpoint import read_sidecar, verify_checkpoint
+from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name
+from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
+
+from ._chain import ConverterIndex, converter_index
+from ._convert import convert_file
+from ._draft import sha256_of
+from ._targets import Target, run_name_for
+from ._v1write import trainer_provenance
+
+__all__ = ["Outcome", "Status", "default_out", "migrate"]
+
+#: Names that are checkpoints even when no legacy scheme matches them.
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+_SIDECAR = ".yaml"
+
+R = TypeVar("R")
+
+
+class Status(StrEnum):
+    CONVERTED = "converted"
+    DONE = "already done"
+    PENDING = "to convert"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one source file."""
+
+    source: Path
+    status: Status
+    detail: str = ""
+    outputs: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": str(self.source),
+            "status": str(self.status),
+            "detail": self.detail,
+            "outputs": list(self.outputs),
+        }
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: Path
+    target: Target
+
+
+@dataclass
+class _Plan:
+    jobs: list[_Job] = field(default_factory=list)
+    skipped: list[Outcome] = field(default_factory=list)
+
+
+def default_out(root: Path) -> Path:
+    """``<DIR>-v1`` next to ``DIR``: never inside the source tree."""
+    resolved = root.resolve()
+    return resolved.with_name(f"{resolved.name}-v1")
+
+
+# -- planning -------------------------------------------------------------------------------
+
+
+def _is_candidate(name: str) -> bool:
+    return parse_legacy_name(name) is not None or name.endswith(_CHECKPOINT_SUFFIXES)
+
+
+def _already_v1(directory: Path, name: str) -> bool:
+    parsed = parse_v1_name(name)
+    if parsed is None:
+        return False
+    sidecar = directory / (name.removesuffix(".pt") + _SIDECAR)
+    return parsed.role is FileRole.TRAINER or sidecar.exists()
+
+
+def _newest_named_epoch(names: Iterable[str]) -> int:
+    """Trainer files without an epoch pair with the newest epoch their directory names."""
+    epochs = [legacy.epoch for legacy in map(parse_legacy_name, names) if legacy and legacy.epoch]
+    return max(epochs, default=0)
+
+
+def _walk(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, list[str]]]:
+    """Each directory below ``root`` with its file names; hidden ones and ``exclude`` skipped."""
+    excluded = exclude.resolve() if exclude is not None else None
+    for directory, subdirs, files in os.walk(root):
+        here = Path(directory)
+        subdirs[:] = sorted(
+            name
+            for name in subdirs
+            if not name.startswith(".") and (here / name).resolve() != excluded
+        )
+        yield here, sorted(name for name in files if not name.startswith("."))
+
+
+def _plan(root: Path, out: Path) -> _Plan:
+    plan = _Plan()
+    for directory, names in _walk(root, out):
+        trainer_epoch = _newest_named_epoch(names)
+        run_dir = out / directory.relative_to(root)
+        for name in filter(_is_candidate, names):
+            source = directory / name
+            if _already_v1(directory, name):
+                plan.skipped.append(Outcome(source, Status.SKIPPED, "already v1 (left in place)"))
+                continue
+            target = Target(run_dir, run_name_for(source), trainer_epoch=trainer_epoch)
+            plan.jobs.append(_Job(source, target))
+    return plan
+
+
+# -- finished outputs -----------------------------------------------------------------------
+
+
+#: Formats that convert to a trainer file alone: that file is their whole output.
+_TRAINER_ONLY_FORMATS = frozenset({"trainer_state", "optimizer"})
+
+
+def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
+    """(output directory, source sha256) -> the verified outputs converted from that source.
+
+    Keyed by directory too: two runs may hold byte-identical files, and each needs its own.
+
+    A source with weights is finished once its sidecar (committed last) verifies; a
+    trainer-only source once its trainer file exists (it is committed atomically).
+    """
+    finished: dict[tuple[Path, str], tuple[str, ...]] = {}
+    trainers: dict[Path, dict[str, str]] = {}
+    sidecars: list[Path] = []
+    for directory, names in _walk(out):
+        for name in names:
+            parsed = parse_v1_name(name)
+            if parsed is not None and parsed.role is FileRole.TRAINER:
+                trainers[directory / name] = trainer_provenance(directory / name)
+            elif parsed is not None and parsed.role is FileRole.SIDECAR:
+                sidecars.append(directory / name)
+    for path, origin in trainers.items():
+        if origin and origin["format"].split("/")[0] in _TRAINER_ONLY_FORMATS:
+            finished[path.parent, origin["sha256"]] = (str(path),)
+    for sidecar in sidecars:
+        try:
+            info = verify_checkpoint(sidecar)
+            origin_of_weights = read_sidecar(sidecar).converted_from
+        except (CheckpointCompatError, OSError):
+            continue
+        if origin_of_weights is not None:
+            trainer = sidecar.with_name(sidecar.name.removesuffix(_SIDECAR) + ".trainer.pt")
+            paired = trainers.get(trainer, {}).get("sha256") == origin_of_weights.sha256
+            outputs = (str(info.path), *([str(trainer)] * paired))
+            finished[sidecar.parent, origin_of_weights.sha256] = outputs
+    return finished
+
+
+# -- converting -----------------------------------------------------------------------------
+
+
+def _convert_job(job: _Job, sha256: str, converters: ConverterIndex) -> Outcome:
+    """One conversion in a worker: every failure is an outcome, never a crash of the run."""
+    try:
+        conversion = convert_file(job.source, job.target, converters, source_sha256=sha256)
+    except UnsafeCheckpointError as exc:
+        return Outcome(job.source, Status.REFUSED, str(exc))
+    except CheckpointCompatError as exc:
+        return Outcome(job.source, Status.FAILED, str(exc))
+    except Exception as exc:  # a bug must not stop the other conversions
+        return Outcome(job.source, Status.FAILED, f"{type(exc).__name__}: {exc}")
+    written = conversion.written
+    outputs = [path for path in (written.trainer, written.weights and written.weights.path) if path]
+    return Outcome(job.source, Status.CONVERTED, "verified", tuple(map(str, outputs)))
+
+
+def _outcome_of(future: Future[Outcome], job: _Job) -> Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # a worker died, or a plugin's converter could not be shipped
+        return Outcome(job.source, Status.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+def _safe_sha256(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
+class _Deferred(Future[R]):
+    """A call run in this process when its result is first asked for (so a bar advances)."""
+
+    def __init__(self, call: Callable[[], R]) -> None:
+        super().__init__()
+        self._call = call
+
+    def result(self, timeout: float | None = None) -> R:
+        if not self.done():
+            self.set_result(self._call())
+        return super().result(timeout)
+
+
+class _InProcess(Executor):
+    """``--jobs 1``: the same code path, without spawning a worker."""
+
+    def submit(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> Future[R]:
+        return _Deferred(lambda: fn(*args, **kwargs))
+
+
+def _executor(jobs: int) -> Executor:
+    if jobs == 1:
+        return _InProcess()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def migrate(
+    root: Path,
+    out: Path,
+    *,
+    jobs: int = 1,
+    dry_run: bool = False,
+    track: Callable[[Sequence[Future[Outcome]]], Iterable[Future[Outcome]]] = iter,
+) -> list[Outcome]:
+    """Convert every checkpoint below ``root`` into ``out``; one outcome per file found.
+
+    ``track`` wraps the pending conversions (the CLI passes a progress bar).
+    """
+    plan = _plan(root, out)
+    finished = _finished(out)
+    converters = converter_index()
+    outcomes = list(plan.skipped)
+    with _executor(jobs) as pool:
+        hashes = list(pool.map(_safe_sha256, [job.source for job in plan.jobs]))
+        pending: dict[Future[Outcome], _Job] = {}
+        for job, sha256 in zip(plan.jobs, hashes, strict=True):
+            if sha256 is None:
+                outcomes.append(Outcome(job.source, Status.FAILED, "cannot be read"))
+            elif (job.target.run_dir, sha256) in finished:
+                outputs = finished[job.target.run_dir, sha256]
+                outcomes.append(Outcome(job.source, Status.DONE, "verified", outputs))
+            elif dry_run:
+                outcomes.append(Outcome(job.source, Status.PENDING, "dry run: nothing written"))
+            else:
+                pending[pool.submit(_convert_job, job, sha256, converters)] = job
+        outcomes.extend(_outcome_of(future, pending[future]) for future in track(list(pending)))
+    return sorted(outcomes, key=lambda outcome: str(outcome.source))

@@ -1,0 +1,61 @@
+"""Where a conversion writes: a v1 run directory, run name and epoch.
+
+``compat.convert(src, dst)`` takes ``dst`` as a v1 weights name (``<run>.e<8 digits>.pt``,
+which fixes run and epoch) or an existing directory (run named after the source, epoch
+from its content or legacy name). Any other name is refused with the name to use instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from checkpoint import run_name_of_directory
+from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name, validate_run_name
+from checkpoint.errors import ConversionTargetError
+
+_NOT_IN_RUN_NAMES = re.compile(r"[^A-Za-z0-9._+=@,-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    run_dir: Path
+    run_name: str
+    #: Fixed by the destination's name; ``None``: the content's (or legacy name's) epoch, else 0.
+    epoch: int | None = None
+    #: The epoch a trainer state that tells none pairs with (``migrate``: the newest in its run).
+    trainer_epoch: int = 0
+
+
+def safe_run_name(name: str) -> str:
+    """``name`` made into a valid run name (``daphne:v100`` -> ``daphne_v100``)."""
+    cleaned = _NOT_IN_RUN_NAMES.sub("_", name).replace("..", "_").lstrip("._+=@,-")
+    return validate_run_name(cleaned or "run")
+
+
+def run_name_for(source: Path) -> str:
+    """The run a file belongs to: from its v1 or legacy name, its directory, or its stem."""
+    v1 = parse_v1_name(source.name)
+    if v1 is not None:
+        return v1.run_name
+    legacy = parse_legacy_name(source.name)
+    if legacy is not None and legacy.run_name:
+        return safe_run_name(legacy.run_name)
+    if legacy is not None:
+        return safe_run_name(run_name_of_directory(source.parent))
+    return safe_run_name(source.stem)
+
+
+def target_of(source: Path, destination: Path) -> Target:
+    if destination.is_dir():
+        return Target(destination, run_name_for(source))
+    parsed = parse_v1_name(destination.name)
+    if parsed is None or parsed.role is FileRole.SIDECAR:
+        raise ConversionTargetError(
+            "is not a v1 checkpoint name; name it <run>.e<8-digit epoch>.pt "
+            f"(e.g. {run_name_for(source)}.e00000005.pt), or pass an existing directory "
+            "to name the output after the source",
+            destination,
+        )
+    return Target(destination.parent, parsed.run_name, parsed.epoch)

@@ -1,0 +1,51 @@
+"""``ckpt convert SRC DST.pt``: write one checkpoint as a verified v1 checkpoint.
+
+``DST`` is ``<run>.e<8-digit epoch>.pt`` or an existing directory (the output is then
+named after the source). Exit 3 when the source is refused as unsafe: nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from compat._convert import convert_file
+from compat._targets import target_of
+
+from ._output import EXIT_OK, print_json, print_table
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="convert one legacy checkpoint to a verified v1 checkpoint"
+    )
+    parser.add_argument("src", type=Path, metavar="SRC")
+    parser.add_argument(
+        "dst", type=Path, metavar="DST.pt", help="<run>.e<8-digit epoch>.pt, or a directory"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    conversion = convert_file(args.src, target_of(args.src, args.dst))
+    report = conversion.to_json()
+    if args.json:
+        print_json(report)
+        return EXIT_OK
+    origin = conversion.provenance
+    print_table(
+        f"converted {args.src} (verified bit for bit)",
+        ("field", "value"),
+        [
+            ("weights", report["weights"]),
+            ("trainer state", report["trainer_state"]),
+            ("run", report["run_name"]),
+            ("epoch", report["epoch"]),
+            ("source format", origin.format),
+            ("legacy classes", len(origin.legacy_classes)),
+            ("migrations", ", ".join(step.split(": ")[0] for step in origin.migrations) or None),
+        ],
+    )
+    return EXIT_OK

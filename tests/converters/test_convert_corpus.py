@@ -1,0 +1,148 @@
+"""``compat.convert`` on every committed legacy file and every shared Metta file.
+
+Each output must load with plain ``torch.load(weights_only=True)`` and equal the ground
+truth the old torch wrote, bit for bit; hostile files are refused and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+import compat
+from checkpoint import read_sidecar
+from compat._bitwise import differences
+from compat.cli import main
+from conftest import HOSTILE, LEGACY, METTA, metta_manifest, requires_metta
+from digest import state_dict_digest
+
+LEGACY_FILES = sorted(p for p in LEGACY.glob("torch-*/*.pt") if not p.name.endswith(".truth.pt"))
+TRAINER_KINDS = {"optimizer", "trainer_state", "trainer_state_object"}
+
+
+def _flatten_optimizer_state(optimizer: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The truth files' layout: ``state.<param index>.<name>``."""
+    return {
+        f"state.{index}.{name}": value
+        for index, entry in optimizer["state"].items()
+        for name, value in entry.items()
+        if isinstance(value, torch.Tensor)
+    }
+
+
+@pytest.mark.parametrize("source", LEGACY_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_legacy_corpus_converts_to_its_truth(source: Path, tmp_path: Path) -> None:
+    truth = torch.load(source.with_suffix(".truth.pt"), weights_only=True)
+    expected = json.loads(source.with_suffix(".truth.json").read_text())
+    info = compat.convert(source, tmp_path / "run.e00000009.pt")
+    assert (info.run_name, info.epoch) == ("run", 9)
+    if truth["kind"] in TRAINER_KINDS:
+        assert info.path == tmp_path / "run.e00000009.trainer.pt"
+        written = torch.load(info.path, weights_only=True)
+        assert written["epoch"] == 9
+        assert differences(truth["optimizer_state_dict"], written["optimizer"]) == []
+        state = _flatten_optimizer_state(written["optimizer"])
+        assert written["extra"]["converted_from"]["sha256"] == _sha256(source)
+    else:
+        state = torch.load(info.path, weights_only=True, mmap=True)
+        sidecar = read_sidecar(info.path.with_suffix(".yaml"))
+        assert sidecar.converted_from is not None
+        assert sidecar.converted_from.sha256 == _sha256(source)
+        assert sidecar.converted_from.path == str(source.resolve())
+        assert set(expected.get("legacy_classes", [])) <= set(sidecar.converted_from.legacy_classes)
+        assert sidecar.converted_from.migrations  # the chain ran
+    assert list(state) == list(truth["state_dict"])
+    assert differences(truth["state_dict"], state) == []
+    assert state_dict_digest(state) == expected["state_dict"]["sha256"]
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy"])
+def test_a_policy_record_keeps_its_metadata_and_figures(fmt: str, tmp_path: Path) -> None:
+    source = LEGACY / "torch-1.13.1" / f"record_{fmt}.pt"
+    truth = torch.load(source.with_suffix(".truth.pt"), weights_only=True)
+    info = compat.convert(source, tmp_path)
+    sidecar = yaml.safe_load(info.path.with_suffix(".yaml").read_text())
+    metadata = truth["metadata"]
+    assert info.path.name == f"record_{fmt}.e{metadata['epoch']:08d}.pt"
+    assert sidecar["epoch"] == metadata["epoch"]
+    assert sidecar["agent_step"] == metadata["agent_step"]
+    assert sidecar["total_time"] == metadata["train_time"]
+    assert sidecar["score"] == metadata["score"]
+    assert sidecar["legacy_metadata"] == metadata
+    assert sidecar["converted_from"]["format"] == f"policy_record/torch-{fmt}"
+    assert (
+        "legacyproj.agent.policy_metadata.PolicyMetadata"
+        in (sidecar["converted_from"]["legacy_classes"])
+    )
+
+
+def test_a_raw_dict_gives_its_extras_and_epoch(tmp_path: Path) -> None:
+    source = LEGACY / "torch-2.0.1" / "raw_dict_zip.pt"
+    truth = torch.load(source.with_suffix(".truth.pt"), weights_only=True)
+    info = compat.convert(source, tmp_path)
+    sidecar = read_sidecar(info.path.with_suffix(".yaml"))
+    assert sidecar.epoch == truth["object"]["epoch"] == 7
+    extras = truth["object"]["extras"]  # small tensors in metadata are kept as lists
+    expected = {**truth["object"], "extras": {**extras, "counts": extras["counts"].tolist()}}
+    assert sidecar.legacy_metadata == expected
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+METTA_FILES = sorted(metta_manifest())
+
+
+@requires_metta
+@pytest.mark.parametrize("name", METTA_FILES)
+def test_metta_files_convert_to_their_manifest_digest(name: str, tmp_path: Path) -> None:
+    entry = metta_manifest()[name]
+    source = METTA / name
+    recovered = compat.load(source)
+    info = compat.convert(source, tmp_path)
+    if "expected_state_dict_sha256" not in entry:  # trainer states: no weights
+        written = torch.load(info.path, weights_only=True)
+        assert info.path.name.endswith(".trainer.pt")
+        assert recovered.trainer_state is not None
+        assert written["optimizer"]["param_groups"]
+        optimizer = next(v for k, v in recovered.trainer_state.items() if "optimizer" in k)
+        assert differences(optimizer["state"], written["optimizer"]["state"]) == []
+        return
+    state = torch.load(info.path, weights_only=True)
+    assert len(state) == entry["expected_n_tensors"]
+    assert sum(t.numel() for t in state.values()) == entry["expected_numel"]
+    assert state_dict_digest(state) == entry["expected_state_dict_sha256"]
+    assert differences(recovered.state_dict, state) == []
+    sidecar = read_sidecar(info.path.with_suffix(".yaml"))
+    if "expected_epoch" in entry:
+        assert sidecar.epoch == entry["expected_epoch"]
+        assert sidecar.agent_step == entry["expected_agent_step"]
+        assert sorted(sidecar.legacy_metadata) == sorted(entry["expected_metadata_keys"])
+
+
+HOSTILE_FILES = sorted(p for p in HOSTILE.iterdir() if p.suffix in (".pt", ".pkl"))
+
+
+@pytest.mark.parametrize("source", HOSTILE_FILES, ids=lambda p: p.name)
+def test_hostile_files_are_refused_with_exit_3_and_nothing_written(
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "PWNED_shutil_rmtree_target").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["convert", str(source), str(out / "run.e00000001.pt")]) == 3
+    assert "refused" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["PWNED_shutil_rmtree_target", "out"]
