@@ -73,7 +73,7 @@ class LegacySource:
         return dict(self._loaded.state_dict)
 
     def agent(self, device: str) -> nn.Module:
-        agent = _agent_in(self._loaded.root)
+        agent: nn.Module | None = self._loaded.agent
         if agent is not None:
             return agent.to(device)
         classes = ", ".join(self._loaded.legacy_classes) or "unknown classes"
@@ -87,24 +87,6 @@ class LegacySource:
 
 
 Source = V1Source | LegacySource
-
-_AGENT_ATTRIBUTES = ("_cached_policy", "policy", "_policy")
-"""Where PolicyRecord-style wrappers kept their agent."""
-
-
-def _agent_in(root: object) -> nn.Module | None:
-    """The agent the engine rebuilt as a current class (mapped by a rename), if any.
-
-    An unmapped class stays an inert placeholder, whose pickled attributes are its ``state``.
-    """
-    if isinstance(root, nn.Module):
-        return root
-    state = getattr(root, "state", None)
-    if isinstance(state, dict):
-        for attribute in _AGENT_ATTRIBUTES:
-            if isinstance(state.get(attribute), nn.Module):
-                return state[attribute]  # type: ignore[no-any-return]
-    return None
 
 
 def epoch_of(source: Source, metadata: dict[str, Any] | None = None) -> int:

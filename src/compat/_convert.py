@@ -69,7 +69,7 @@ def convert_file(
         initial_draft(result), converter_index() if converters is None else converters, source
     )
     origin = provenance(result, sha256, migrations)
-    return Conversion(source, origin, write_v1(draft, target, origin, source))
+    return Conversion(source, origin, write_v1(draft, target, origin, source, result.agent))
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> CheckpointInfo:

@@ -115,6 +115,16 @@ class InertUnpickler(pickle._Unpickler):
             return result
         raise self._refuse(f"calls {func!r}, which is not a vetted callable")
 
+    def _new(self, cls: object, args: object, kwargs: object) -> object:
+        """NEWOBJ: a contributed class gets pickle's own ``cls.__new__(cls, *args)`` (its
+        ``__init__`` never runs, its state comes by BUILD); anything else goes through
+        ``_call`` (placeholders record the arguments, vetted callables are called)."""
+        if isinstance(cls, type) and self._allowlist.is_contributed(cls):
+            if not isinstance(args, tuple) or not isinstance(kwargs, dict | None):
+                raise _rebuild.MalformedError("NEWOBJ arguments are not a tuple")
+            return cls.__new__(cls, *args, **(kwargs or {}))
+        return self._call(cls, args, kwargs)
+
     def _instantiate(self, klass: Any, args: list[Any]) -> None:
         self.append(self._call(klass, tuple(args)))
 
@@ -140,15 +150,20 @@ class InertUnpickler(pickle._Unpickler):
 
 
 def _load_call(self: InertUnpickler) -> None:
-    """REDUCE ``func(*args)`` and NEWOBJ ``cls.__new__(cls, *args)``: both through ``_call``."""
+    """REDUCE ``func(*args)``, through ``_call``."""
     args = self.stack.pop()
     self.stack[-1] = self._call(self.stack[-1], args)
+
+
+def _load_newobj(self: InertUnpickler) -> None:
+    args = self.stack.pop()
+    self.stack[-1] = self._new(self.stack[-1], args, None)
 
 
 def _load_newobj_ex(self: InertUnpickler) -> None:
     kwargs = self.stack.pop()
     args = self.stack.pop()
-    self.stack[-1] = self._call(self.stack[-1], args, kwargs)
+    self.stack[-1] = self._new(self.stack[-1], args, kwargs)
 
 
 def _load_build(self: InertUnpickler) -> None:
@@ -158,7 +173,7 @@ def _load_build(self: InertUnpickler) -> None:
 
 _OPS: dict[bytes, _Op] = {
     pickle.REDUCE: _load_call,
-    pickle.NEWOBJ: _load_call,
+    pickle.NEWOBJ: _load_newobj,
     pickle.NEWOBJ_EX: _load_newobj_ex,
     pickle.BUILD: _load_build,
 }

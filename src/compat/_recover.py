@@ -46,6 +46,8 @@ class Recovered:
     state_dict: StateDict
     metadata: dict[str, object]
     trainer_state: dict[str, object] | None
+    #: The agent as a real module: only when a rename (or trust) rebuilt its class.
+    agent: torch.nn.Module | None = None
 
 
 def _attributes(obj: object) -> dict[str, object]:
@@ -159,7 +161,8 @@ def _record(obj: object) -> Recovered | None:
     if policy is None and metadata is None:
         return None
     weights = module_state_dict(policy) if policy is not None else OrderedDict()
-    return Recovered(Kind.RECORD, weights, _as_mapping(plain(metadata)), None)
+    agent = policy if isinstance(policy, torch.nn.Module) else None
+    return Recovered(Kind.RECORD, weights, _as_mapping(plain(metadata)), None, agent)
 
 
 def _dict_checkpoint(obj: dict[object, object]) -> Recovered:
@@ -189,7 +192,8 @@ def _dict_checkpoint(obj: dict[object, object]) -> Recovered:
 def recover(root: object) -> Recovered:
     """Classify ``root`` and pull out its weights, metadata and trainer state."""
     if is_module(root):
-        return Recovered(Kind.MODULE, module_state_dict(root), {}, None)
+        agent = root if isinstance(root, torch.nn.Module) else None
+        return Recovered(Kind.MODULE, module_state_dict(root), {}, None, agent)
     if is_optimizer(root):
         return Recovered(
             Kind.OPTIMIZER, OrderedDict(), {}, {"optimizer": optimizer_state_dict(root)}

@@ -155,6 +155,9 @@ class LoadResult:
     root: object = None
     #: How the pickle was read: the inert engine, a plugin's load strategy, or trusted.
     strategy: str = INERT_ENGINE
+    #: The agent as an instance of a current class, when a rename mapped its old class
+    #: (``compat_safe_globals``) or ``trust=True`` unpickled it; otherwise ``None``.
+    agent: torch.nn.Module | None = None
 
 
 def inspect(
@@ -223,6 +226,7 @@ def load(
         placeholders=dict(placeholders),
         root=root,
         strategy=strategy,
+        agent=recovered.agent,
     )
 
 

@@ -123,6 +123,7 @@ def _write_trainer(
 def _write_weights(
     manager: CheckpointManager,
     state: dict[str, torch.Tensor],
+    agent: torch.nn.Module | None,
     draft: Mapping[str, object],
     figures: Mapping[str, Any],
     provenance: ConvertedFrom,
@@ -131,7 +132,7 @@ def _write_weights(
     numbers = {key: figures.get(key) for key in ("agent_step", "total_time", "score")}
     metadata = {**_mapping(draft, "metrics"), **{k: v for k, v in numbers.items() if v is not None}}
     info = manager.save_agent(
-        state,
+        agent if agent is not None else state,
         figures["epoch"],
         yaml_plain(metadata),  # type: ignore[arg-type]
         provenance=provenance,
@@ -147,9 +148,17 @@ def _write_weights(
 
 
 def write_v1(
-    draft: Mapping[str, object], target: Target, provenance: ConvertedFrom, source: Path
+    draft: Mapping[str, object],
+    target: Target,
+    provenance: ConvertedFrom,
+    source: Path,
+    agent: torch.nn.Module | None = None,
 ) -> Written:
-    """Write ``draft`` (at v1) to ``target``; verified before this returns."""
+    """Write ``draft`` (at v1) to ``target``; verified before this returns.
+
+    ``agent`` is the source's agent rebuilt as a current class (a rename mapped it): saved
+    as the module, the sidecar records its ``architecture`` if that class is registered.
+    """
     state = _state_dict(draft, source)
     figures = dict(_mapping(draft, "figures"))
     epoch = target.epoch if target.epoch is not None else figures.get("epoch")
@@ -164,5 +173,7 @@ def write_v1(
     if isinstance(trainer, Mapping):
         path = trainer_path(target, target.run_name, figures["epoch"])
         trainer_file = _write_trainer(manager, path, trainer, figures, provenance, source)
-    weights = _write_weights(manager, state, draft, figures, provenance, source) if state else None
+    weights = (
+        _write_weights(manager, state, agent, draft, figures, provenance, source) if state else None
+    )
     return Written(target.run_name, figures["epoch"], weights, trainer_file)
