@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # "ci" is deterministic so a red CI run reproduces; "long" is for local soak runs.
@@ -20,3 +21,11 @@ settings.register_profile(
     "long", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "torch_matrix: runs part of the suite again on older torch releases in cached venvs "
+        "(tests/torch_versions/; deselect with -m 'not torch_matrix')",
+    )

@@ -48,24 +48,55 @@ def test_from_2_6_weights_only_torch_load(version: str) -> None:
     assert choose_strategy("safetensors", Version(version)) is None
 
 
-def test_a_plain_state_dict_takes_the_fast_path(tmp_path: Path) -> None:
+# The running torch decides the strategy; tests/torch_versions/ runs this module on torch
+# releases below 2.4 and of 2.4/2.5 as well as on the current one.
+running_torch = Version(torch.__version__)
+FAST_PATH = running_torch >= Version("2.6")  # a 2.6 pre-release sorts below, as it should
+
+
+def assert_running_torchs_strategy(strategy: str) -> None:
+    """``strategy`` is the one the running torch must get for a weights-only file."""
+    if FAST_PATH:
+        assert strategy == f"torch {torch.__version__} weights_only=True"
+        return
+    era = "no safe-globals API" if running_torch < Version("2.4") else "explicitly"
+    assert strategy.startswith(f"inert engine: torch {torch.__version__} "), strategy
+    assert era in strategy and "CVE-2025-32434" in strategy, strategy
+
+
+@pytest.fixture
+def no_torch_load_before_2_6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before 2.6, make any ``torch.load`` fail the test: only the inert engine may read."""
+    if FAST_PATH:
+        return
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        pytest.fail(f"torch.load called on torch {torch.__version__} (< 2.6)")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+
+
+@pytest.mark.usefixtures("no_torch_load_before_2_6")
+def test_a_plain_state_dict_takes_the_running_torchs_strategy(tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     state = {"w": torch.randn(4, 3), "b": torch.arange(3)}
     torch.save(state, path)
     result = compat.load(path)
-    assert result.strategy == f"torch {torch.__version__} weights_only=True"
+    assert_running_torchs_strategy(result.strategy)
     assert list(result.state_dict) == ["w", "b"]
     assert all(torch.equal(result.state_dict[k], v) for k, v in state.items())
 
 
+@pytest.mark.usefixtures("no_torch_load_before_2_6")
 @pytest.mark.parametrize("version_dir", sorted(p.name for p in CORPUS.glob("torch-*")))
-def test_fast_path_and_inert_engine_agree_on_old_torch_files(version_dir: str) -> None:
+def test_strategy_and_inert_engine_agree_on_old_torch_files(version_dir: str) -> None:
     for name in ("state_dict_zip.pt", "state_dict_legacy.pt", "raw_dict_zip.pt"):
         path = CORPUS / version_dir / name
         fast = compat.load(path)
         with compat.plugins.disabled("torch_load"):
             inert = compat.load(path)
-        assert fast.strategy.endswith("weights_only=True") and inert.strategy == "inert engine"
+        assert_running_torchs_strategy(fast.strategy)
+        assert inert.strategy == "inert engine"
         assert state_dict_digest(fast.state_dict) == state_dict_digest(inert.state_dict)
 
 
@@ -110,5 +141,7 @@ def test_force_weights_only_load_forbids_trusted_unpickling(
         pytest.raises(UnreadableCheckpointError, match="TORCH_FORCE_WEIGHTS_ONLY_LOAD"),
     ):
         compat.load(path, trust=True)
+    # plain deletion: monkeypatch.delitem would put the classes back at teardown, and later
+    # tests (tests/safe/test_metta_fixtures.py) check that no legacy package is importable
     for module in [name for name in sys.modules if name.startswith("legacyproj")]:
-        monkeypatch.delitem(sys.modules, module)
+        del sys.modules[module]
