@@ -22,6 +22,7 @@ import sys
 #: Plugin name -> module that holds its ``@compat.hookimpl`` functions, registered in this order.
 BUILTIN_PLUGINS: dict[str, str] = {
     "core": "compat._core",
+    "materialisers": "compat._materialisers",
 }
 
 #: Plugins the host cannot run without; asking to disable one raises ``EssentialPluginError``.

@@ -13,7 +13,15 @@ if TYPE_CHECKING:
     from compat._config import Settings
     from compat._convert import convert
     from compat._deprecate import warn_deprecated
-    from compat._hookspecs import Converter, LegacyAlias, LoadStrategy, SafeGlobals, hookimpl
+    from compat._hookspecs import (
+        Converter,
+        InertObject,
+        LegacyAlias,
+        LoadStrategy,
+        Materialiser,
+        SafeGlobals,
+        hookimpl,
+    )
     from compat._ledger import CallSite
     from compat._safe import InspectReport, LoadResult, inspect, load
     from compat._shims import deprecated, deprecated_attributes, renamed_kwarg
@@ -33,6 +41,8 @@ _LAZY: dict[str, str] = {
     "LegacyAlias": "compat._hookspecs",
     "SafeGlobals": "compat._hookspecs",
     "LoadStrategy": "compat._hookspecs",
+    "InertObject": "compat._hookspecs",
+    "Materialiser": "compat._hookspecs",
     "Converter": "compat._hookspecs",
     "CallSite": "compat._ledger",
     "Settings": "compat._config",
@@ -51,10 +61,12 @@ __all__ = [
     "CompatDeprecationWarning",
     "Converter",
     "Deprecation",
+    "InertObject",
     "InspectReport",
     "LegacyAlias",
     "LoadResult",
     "LoadStrategy",
+    "Materialiser",
     "RemovedAPIError",
     "SafeGlobals",
     "Settings",

@@ -12,8 +12,8 @@ calls them in this order:
 2. ``compat_legacy_aliases`` right after that, and again after each enable, disable,
    register or unregister (the alias table is rebuilt).
 3. ``compat_legacy_api_used`` after each use of a deprecated API, once the use is counted.
-4. ``compat_safe_globals``, ``compat_choose_load_strategy`` and ``compat_converters`` when
-   the safe loading engine opens or converts a file.
+4. ``compat_safe_globals``, ``compat_choose_load_strategy``, ``compat_materialisers`` and
+   ``compat_converters`` when the safe loading engine opens or converts a file.
 5. ``compat_resolve_uri`` when legacy code names a remote URI (``wandb://``).
 
 Within one hook, pluggy's order applies: later-registered plugins run first, ``tryfirst`` /
@@ -23,7 +23,7 @@ Within one hook, pluggy's order applies: later-registered plugins run first, ``t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypedDict
 
@@ -93,6 +93,24 @@ class Converter(Protocol):
     def __call__(self, checkpoint: dict[str, object], /) -> dict[str, object]: ...
 
 
+class InertObject(Protocol):
+    """An object of a class the safe loader kept inert: what its pickle said, nothing run."""
+
+    args: tuple[object, ...]
+    kwargs: dict[str, object]
+    #: What ``__setstate__`` would have received (usually the instance ``__dict__``).
+    state: object
+    #: SETITEM pairs (dict subclasses) and appends (list subclasses).
+    items: dict[object, object]
+    listitems: list[object]
+
+    def qualified_name(self) -> str: ...
+
+
+#: Turns an inert object into plain data; the second argument converts nested values
+#: (with the engine's depth and cycle limits), e.g. ``plain(obj.state["_content"])``.
+Materialiser = Callable[[InertObject, Callable[[object], object]], object]
+
 #: (source format, source format version), e.g. ``("policy_record", "1")``.
 ConverterKey = tuple[str, str]
 
@@ -123,6 +141,17 @@ def compat_safe_globals() -> SafeGlobals:
     """Contribute classes the safe loader may rebuild, and renames of moved classes.
 
     Called when the safe loading engine builds its allowlist. Return a ``SafeGlobals``.
+    """
+
+
+@hookspec
+def compat_materialisers() -> Mapping[str, Materialiser]:
+    """Contribute plain-data views of classes the safe loader keeps inert.
+
+    Called when ``compat.load`` turns metadata, configs and trainer counters into plain
+    data. Return ``{"module.QualName": materialiser}``; a class no plugin materialises is
+    shown as its attributes under ``"__class__"``. A key contributed by a plugin that ran
+    earlier keeps that plugin's materialiser.
     """
 
 

@@ -1,17 +1,39 @@
 """Plain-data views of an inert graph: what metadata and trainer counters look like as data.
 
-Placeholders become what their class meant: a dict subclass its items, a list subclass its
-appends, an OmegaConf container its ``_content`` and a value node its ``_val``; anything
-else a dict of its attributes under ``"__class__"``. Depth is bounded and cycles (OmegaConf
-``_parent`` links) are cut, so hostile nesting gives a clear error, never a RecursionError.
+Placeholders become what their class meant: what a plugin's materialiser makes of it
+(``compat_materialisers``: OmegaConf configs, gym spaces...), else a dict subclass its items,
+a list subclass its appends, and anything else a dict of its attributes under ``"__class__"``.
+Depth is bounded and cycles (OmegaConf ``_parent`` links) are cut, so hostile nesting gives a
+clear error, never a RecursionError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+
+from ._hookspecs import Materialiser
 from ._placeholder import Placeholder, attributes
 from ._rebuild import MalformedError
 
-__all__ = ["MAX_DEPTH", "plain"]
+__all__ = ["MAX_DEPTH", "materialising", "plain"]
+
+_materialisers: ContextVar[Mapping[str, Materialiser]] = ContextVar(
+    "materialisers", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def materialising(materialisers: Mapping[str, Materialiser]) -> Iterator[None]:
+    """Use ``materialisers`` for the plain views made inside the block (this context only)."""
+    token = _materialisers.set(materialisers)
+    try:
+        yield
+    finally:
+        _materialisers.reset(token)
+
 
 #: Deepest nesting of containers the engine follows (real checkpoints stay far below).
 MAX_DEPTH = 200
@@ -48,11 +70,10 @@ def _container(obj: object, depth: int, ancestors: set[int]) -> object:
 
 
 def _inert_view(obj: Placeholder, depth: int, ancestors: set[int]) -> object:
+    materialiser = _materialisers.get().get(obj.qualified_name())
+    if materialiser is not None:
+        return materialiser(obj, lambda value: _plain(value, depth, ancestors))
     attrs = attributes(obj)
-    if "_content" in attrs:
-        return _plain(attrs["_content"], depth, ancestors)
-    if "_val" in attrs:
-        return _plain(attrs["_val"], depth, ancestors)
     if obj.items:
         return _plain(obj.items, depth, ancestors)
     if obj.listitems:

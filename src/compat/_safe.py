@@ -52,9 +52,10 @@ from ._containers import (
     read_pickle,
     safetensors_header,
 )
-from ._hookspecs import SafeGlobals
+from ._hookspecs import Materialiser, SafeGlobals
 from ._inert import InertUnpickler
 from ._manager import get_host
+from ._plaindata import materialising
 from ._recover import Kind, recover
 from ._safetensors import read_safetensors
 from ._scan import PickleScan, quiet_escapes, scan_pickle
@@ -207,7 +208,8 @@ def load(
         if root is None:
             root, placeholders = _inert_graph(source, fmt, main, allowlist)
     try:
-        recovered = recover(root)
+        with materialising(_materialisers()):
+            recovered = recover(root)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnreadableCheckpointError(f"its object graph is malformed ({exc})", source) from exc
     metadata = recovered.metadata
@@ -231,6 +233,15 @@ def load(
 
 
 # -- inspection ---------------------------------------------------------------------------
+
+
+def _materialisers() -> dict[str, Materialiser]:
+    """The enabled plugins' materialisers; on a clash the plugin called first wins."""
+    merged: dict[str, Materialiser] = {}
+    for contribution in get_host().hook.compat_materialisers():
+        for name, materialiser in contribution.items():
+            merged.setdefault(canonical(name), materialiser)
+    return merged
 
 
 def _allowlist(safe_globals: Iterable[SafeGlobals] | None) -> Allowlist:

@@ -7,11 +7,18 @@ import sys
 import textwrap
 from pathlib import Path
 
-#: The first-party plugins this distribution registers through its entry points.
+from _checkpoint_compat_startup import BUILTIN_PLUGINS
+
+#: The plugins this distribution ships besides ``core``: built in, or through entry points.
 FIRST_PARTY = frozenset(
-    entry_point.name
-    for entry_point in importlib.metadata.entry_points(group="compat.plugins")
-    if entry_point.dist is not None and entry_point.dist.name == "checkpoint-compat"
+    {
+        *(name for name in BUILTIN_PLUGINS if name != "core"),
+        *(
+            entry_point.name
+            for entry_point in importlib.metadata.entry_points(group="compat.plugins")
+            if entry_point.dist is not None and entry_point.dist.name == "checkpoint-compat"
+        ),
+    }
 )
 
 
