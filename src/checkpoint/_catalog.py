@@ -23,7 +23,7 @@ from ._sidecar import read_sidecar
 from ._storage import staged
 
 INDEX_NAME = ".ckpt-index.json"
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _SIDECAR = ".yaml"
 
 
@@ -32,6 +32,8 @@ class _Entry:
     """What the index knows of one sidecar, valid while the sidecar's stat is ``key``."""
 
     key: tuple[int, int, int]
+    run_name: str
+    epoch: int
     metadata: dict[str, Any]
     weights: Path
 
@@ -53,7 +55,13 @@ def _load_index(directory: Path) -> dict[str, _Entry]:
             index = json.load(file)
         raw = index["entries"] if index["version"] == _INDEX_VERSION else {}
         entries = {
-            name: _Entry(tuple(record["key"]), record["metadata"], directory / record["weights"])
+            name: _Entry(
+                tuple(record["key"]),
+                str(record["run"]),
+                int(record["epoch"]),
+                record["metadata"],
+                directory / record["weights"],
+            )
             for name, record in raw.items()
             if isinstance(record["metadata"], dict) and len(record["key"]) == 3
         }
@@ -66,7 +74,13 @@ def _load_index(directory: Path) -> dict[str, _Entry]:
 def _store_index(directory: Path, entries: dict[str, _Entry]) -> None:
     _memo[directory] = entries
     records = {
-        name: {"key": entry.key, "metadata": entry.metadata, "weights": entry.weights.name}
+        name: {
+            "key": entry.key,
+            "run": entry.run_name,
+            "epoch": entry.epoch,
+            "metadata": entry.metadata,
+            "weights": entry.weights.name,
+        }
         for name, entry in entries.items()
     }
     try:
@@ -97,6 +111,17 @@ def _legacy_info(directory: Path, name: str, default_run_name: str) -> Checkpoin
     )
 
 
+def _read_entry(directory: Path, name: str, key: tuple[int, int, int]) -> _Entry | None:
+    """Parse a sidecar the index does not know (or knew at another stat); ``None`` if the
+    name is not a v1 sidecar's."""
+    v1 = parse_v1_name(name)
+    if v1 is None or v1.role is not FileRole.SIDECAR:
+        return None
+    metadata = read_sidecar(directory / name).flat_metadata()
+    weights = directory / (name.removesuffix(_SIDECAR) + WEIGHTS_SUFFIX)
+    return _Entry(key, v1.run_name, v1.epoch, metadata, weights)
+
+
 def scan(directory: Path, default_run_name: str) -> list[CheckpointInfo]:
     """Every committed v1 checkpoint and every legacy-named file in ``directory``.
 
@@ -115,17 +140,18 @@ def scan(directory: Path, default_run_name: str) -> list[CheckpointInfo]:
     infos: list[CheckpointInfo] = []
     for name, dir_entry in files.items():
         if name.endswith(_SIDECAR):
-            v1 = parse_v1_name(name)
-            weights = name.removesuffix(_SIDECAR) + WEIGHTS_SUFFIX
-            if v1 is None or v1.role is not FileRole.SIDECAR or weights not in files:
+            if name.removesuffix(_SIDECAR) + WEIGHTS_SUFFIX not in files:
                 continue
             key = _stat_key(dir_entry)
             entry = cached.get(name)
             if entry is None or entry.key != key:
-                metadata = read_sidecar(directory / name).flat_metadata()
-                entry = _Entry(key, metadata, directory / weights)
+                entry = _read_entry(directory, name, key)
+                if entry is None:
+                    continue
             fresh[name] = entry
-            infos.append(CheckpointInfo(v1.run_name, v1.epoch, entry.weights, dict(entry.metadata)))
+            infos.append(
+                CheckpointInfo(entry.run_name, entry.epoch, entry.weights, dict(entry.metadata))
+            )
         elif (
             name.endswith(WEIGHTS_SUFFIX)
             and name.removesuffix(WEIGHTS_SUFFIX) + _SIDECAR not in files
