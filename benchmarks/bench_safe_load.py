@@ -5,8 +5,8 @@
 - A legacy PolicyRecord pickle (the corpus's own ``legacyproj`` classes, made importable
   here so that the unsafe baseline can run at all): ``compat.load`` (inert engine) against
   ``torch.load(weights_only=False)``.
-- A plain state_dict: ``compat.load`` (torch_load plugin fast path) against
-  ``torch.load(weights_only=True)``.
+- Plain state_dicts, the agent's and a big one (``--plain-mb``): ``compat.load`` (torch_load
+  plugin fast path) against ``torch.load(weights_only=True)``.
 - Peak memory of an inert load against the file size, and of ``compat.inspect`` (it must
   not grow with the tensor data), each in a fresh subprocess.
 
@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=1024, help="agent width (file size)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--plain-mb", type=int, default=512, help="size of the big state_dict")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "model_0050.pt"
@@ -102,12 +103,15 @@ def main() -> None:
             f"legacy record ({megabytes:.1f} MB): compat.load {inert * 1e3:.1f} ms vs "
             f"torch.load(weights_only=False) {unsafe * 1e3:.1f} ms  ratio {inert / unsafe:.2f}x"
         )
-        fast = median_seconds(lambda: compat.load(plain), args.repeat)
-        raw = median_seconds(lambda: torch.load(plain, weights_only=True), args.repeat)
-        print(
-            f"plain state_dict: compat.load {fast * 1e3:.1f} ms vs "
-            f"torch.load(weights_only=True) {raw * 1e3:.1f} ms  ratio {fast / raw:.2f}x"
-        )
+        big = Path(tmp) / "big_state_dict.pt"
+        torch.save({f"w{i}": torch.randn(args.plain_mb * 2**20 // 32) for i in range(8)}, big)
+        for label, path in (("plain state_dict", plain), (f"{args.plain_mb} MB state_dict", big)):
+            fast = median_seconds(lambda path=path: compat.load(path), args.repeat)
+            raw = median_seconds(lambda path=path: torch.load(path, weights_only=True), args.repeat)
+            print(
+                f"{label}: compat.load {fast * 1e3:.1f} ms vs "
+                f"torch.load(weights_only=True) {raw * 1e3:.1f} ms  ratio {fast / raw:.2f}x"
+            )
         load_peak = peak_growth_mb(record, "load")
         inspect_peak = peak_growth_mb(record, "inspect")
         print(
