@@ -96,6 +96,11 @@ _LEGACY_SCHEMES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+def _number(fields: dict[str, str | None], key: str) -> int | None:
+    value = fields.get(key)
+    return int(value) if value is not None else None
+
+
 def parse_legacy_name(filename: str) -> LegacyName | None:
     """Recognise the file-name schemes of SPEC §3 that predate v1."""
     for scheme, pattern in _LEGACY_SCHEMES:
@@ -103,18 +108,13 @@ def parse_legacy_name(filename: str) -> LegacyName | None:
         if match is None:
             continue
         fields = match.groupdict()
-
-        def number(key: str, groups: dict[str, str | None] = fields) -> int | None:
-            value = groups.get(key)
-            return int(value) if value is not None else None
-
-        score = number("score")
+        score = _number(fields, "score")
         return LegacyName(
             scheme=scheme,
             run_name=fields.get("run"),
-            epoch=number("epoch"),
-            agent_step=number("agent_step"),
-            total_time=number("total_time"),
+            epoch=_number(fields, "epoch"),
+            agent_step=_number(fields, "agent_step"),
+            total_time=_number(fields, "total_time"),
             score=float(score) if score is not None else None,
         )
     return None
