@@ -1,9 +1,10 @@
-"""The state_dict digest rule of shared/fixtures/metta/MANIFEST.json, shared by the tests."""
+"""How tests compare with ground truth: the MANIFEST digest rule and the corpus layouts."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -18,3 +19,13 @@ def state_dict_digest(state: Mapping[str, torch.Tensor]) -> str:
         dense = torch.empty(tensor.shape, dtype=tensor.dtype).copy_(tensor).reshape(-1)
         digest.update(dense.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def flatten_optimizer_state(optimizer: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """An optimizer state_dict in the legacy corpus truth files' layout: ``state.<i>.<name>``."""
+    return {
+        f"state.{index}.{name}": value
+        for index, entry in optimizer["state"].items()
+        for name, value in entry.items()
+        if isinstance(value, torch.Tensor)
+    }

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from convert_helpers import LEGACY, run_ckpt
 
 import compat
 import compat._v1write
 from checkpoint.errors import ConversionVerificationError, UnconvertibleCheckpointError
 from compat.cli import main
-from conftest import LEGACY, run_ckpt
 
 RECORD = LEGACY / "torch-2.5.1" / "record_legacy.pt"
 

@@ -8,31 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 import yaml
+from convert_helpers import HOSTILE, LEGACY, METTA, metta_manifest, requires_metta
 
 import compat
 from checkpoint import read_sidecar
 from compat._bitwise import differences
 from compat.cli import main
-from conftest import HOSTILE, LEGACY, METTA, metta_manifest, requires_metta
-from digest import state_dict_digest
+from digest import flatten_optimizer_state, state_dict_digest
 
 LEGACY_FILES = sorted(p for p in LEGACY.glob("torch-*/*.pt") if not p.name.endswith(".truth.pt"))
 TRAINER_KINDS = {"optimizer", "trainer_state", "trainer_state_object"}
-
-
-def _flatten_optimizer_state(optimizer: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The truth files' layout: ``state.<param index>.<name>``."""
-    return {
-        f"state.{index}.{name}": value
-        for index, entry in optimizer["state"].items()
-        for name, value in entry.items()
-        if isinstance(value, torch.Tensor)
-    }
 
 
 @pytest.mark.parametrize("source", LEGACY_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -46,7 +35,7 @@ def test_legacy_corpus_converts_to_its_truth(source: Path, tmp_path: Path) -> No
         written = torch.load(info.path, weights_only=True)
         assert written["epoch"] == 9
         assert differences(truth["optimizer_state_dict"], written["optimizer"]) == []
-        state = _flatten_optimizer_state(written["optimizer"])
+        state = flatten_optimizer_state(written["optimizer"])
         assert written["extra"]["converted_from"]["sha256"] == _sha256(source)
     else:
         state = torch.load(info.path, weights_only=True, mmap=True)

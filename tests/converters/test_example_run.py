@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from convert_helpers import run_ckpt
+
 from checkpoint import CheckpointManager
-from conftest import run_ckpt
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "legacy_run"
 

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from convert_helpers import (
+    HOSTILE,
+    LEGACY,
+    METTA,
+    metta_manifest,
+    popen_ckpt,
+    requires_metta,
+    run_ckpt,
+)
 
 from checkpoint import CheckpointManager, read_sidecar
 from compat.cli import main
-from conftest import HOSTILE, LEGACY, METTA, metta_manifest, popen_ckpt, requires_metta, run_ckpt
 from digest import state_dict_digest
 
 HOSTILE_FILE = HOSTILE / "os_system_zip.pt"

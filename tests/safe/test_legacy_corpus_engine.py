@@ -13,7 +13,7 @@ from safe_paths import CORPUS
 import compat._safe as safe
 from compat._placeholder import Placeholder, attributes
 from compat._plaindata import plain
-from digest import state_dict_digest
+from digest import flatten_optimizer_state, state_dict_digest
 
 TRUTHS = sorted(CORPUS.glob("torch-*/*.truth.json"))
 _OPTIMIZER_KINDS = {"optimizer", "trainer_state", "trainer_state_object"}
@@ -55,15 +55,6 @@ def _assert_same(actual: object, expected: object) -> None:
         assert actual == expected
 
 
-def _flatten(optimizer: dict[str, Any]) -> dict[str, torch.Tensor]:
-    return {
-        f"state.{index}.{name}": value
-        for index, state in optimizer["state"].items()
-        for name, value in state.items()
-        if isinstance(value, torch.Tensor)
-    }
-
-
 @pytest.mark.parametrize("truth_json", TRUTHS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_engine_matches_ground_truth(truth_json: Path) -> None:
     meta, truth = _truth(truth_json)
@@ -74,7 +65,7 @@ def test_engine_matches_ground_truth(truth_json: Path) -> None:
         assert result.trainer_state is not None
         optimizer = result.trainer_state["optimizer"]
         _assert_same(optimizer, truth["optimizer_state_dict"])
-        state = _flatten(optimizer)
+        state = flatten_optimizer_state(optimizer)
     else:
         state = result.state_dict
         _assert_same(state, truth["state_dict"])

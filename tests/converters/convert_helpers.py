@@ -1,4 +1,4 @@
-"""Fixtures of the converter tests: the plugin, the corpora, and running ``ckpt``."""
+"""Helpers of the converter tests: the corpora, and running ``ckpt`` in a fresh interpreter."""
 
 from __future__ import annotations
 
