@@ -1,7 +1,10 @@
 """Load strategies by running torch version (``packaging.specifiers``).
 
-- torch >= 2.6: ``torch.load(weights_only=True)``: the fastest safe path, and torch's own
-  default since 2.6.
+The engine reads most weights-only files itself, with the C unpickler, faster than
+``torch.load(weights_only=True)`` (benchmarks/bench_safe_load.py); it asks for a strategy
+for the ones whose static scan could not clear that reader.
+
+- torch >= 2.6: ``torch.load(weights_only=True)``, torch's own default since 2.6.
 - 2.4 <= torch < 2.6: ``weights_only`` had to be passed explicitly (FutureWarning era).
 - torch < 2.4: no safe-globals API at all.
 

@@ -14,15 +14,19 @@ import pickletools
 import struct
 import tarfile
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, cast
+
+from zlib_ng.zlib_ng import crc32
 
 from checkpoint.errors import UnreadableCheckpointError
 
 from ._scan import quiet_escapes
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = [
     "LEGACY_MAGIC",
@@ -94,6 +98,15 @@ def detect(path: Path) -> Format:
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 """A zip local file header; its last two fields are the name and extra-field lengths."""
+_CRC_CHUNK = 1 << 18
+
+
+def _check_crc(value: int, info: zipfile.ZipInfo, record: str, path: Path) -> None:
+    """A stored CRC of 0 is torch's mark for "not computed" (``set_crc32_options``)."""
+    if info.CRC and value != info.CRC:
+        raise UnreadableCheckpointError(
+            f"record {record!r} fails its CRC check: the file is corrupt", path
+        )
 
 
 @dataclass(frozen=True)
@@ -127,8 +140,8 @@ class ZipLayout:
                 )
         return cls(prefix, infos)
 
-    def read(self, archive: zipfile.ZipFile, record: str, limit: int, path: Path) -> bytearray:
-        """The bytes of one record, its size checked against ``limit`` before allocating."""
+    def size(self, record: str, limit: int, path: Path) -> int:
+        """The size of one record, checked against ``limit`` so a caller can allocate it."""
         info = self.infos.get(record)
         if info is None:
             raise UnreadableCheckpointError(f"the archive has no record {record!r}", path)
@@ -137,28 +150,62 @@ class ZipLayout:
                 f"record {record!r} claims {info.file_size} bytes, more than the file holds",
                 path,
             )
-        buffer = bytearray(info.file_size)
-        if archive.fp is None:
-            raise UnreadableCheckpointError("the archive is closed", path)
-        # One read straight into the buffer (records are stored, never compressed) and one
-        # CRC over it: zipfile's stream reads in small chunks, several times slower.
-        archive.fp.seek(info.header_offset)
-        header = archive.fp.read(_LOCAL_HEADER.size)
+        return info.file_size
+
+    def _seek_data(self, file: io.BufferedIOBase, record: str, path: Path) -> zipfile.ZipInfo:
+        """Move ``file`` to the first byte of ``record``'s data, past its local header."""
+        info = self.infos[record]
+        file.seek(info.header_offset)
+        header = file.read(_LOCAL_HEADER.size)
         if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
             raise UnreadableCheckpointError(f"record {record!r} has a broken zip header", path)
         name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
-        archive.fp.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-        if cast(io.BufferedIOBase, archive.fp).readinto(buffer) != info.file_size:
+        file.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+        return info
+
+    def read_into(
+        self,
+        file: io.BufferedIOBase,
+        record: str,
+        buffer: WriteableBuffer,
+        path: Path,
+        *,
+        check_crc: bool = True,
+    ) -> None:
+        """Fill ``buffer`` (sized by ``size``) with one record, in one read.
+
+        zipfile's own stream reads in small chunks, several times slower; records are
+        stored, never compressed, so the bytes are read as they are.
+        """
+        info = self._seek_data(file, record, path)
+        if file.readinto(buffer) != info.file_size:
             raise UnreadableCheckpointError(f"record {record!r} is truncated", path)
-        if zlib.crc32(buffer) != info.CRC:
-            raise UnreadableCheckpointError(
-                f"record {record!r} fails its CRC check: the file is corrupt", path
-            )
+        if check_crc:
+            _check_crc(crc32(buffer), info, record, path)
+
+    def read(self, file: io.BufferedIOBase, record: str, limit: int, path: Path) -> bytearray:
+        """The bytes of one record, its size checked against ``limit`` before allocating."""
+        buffer = bytearray(self.size(record, limit, path))
+        self.read_into(file, record, buffer, path)
         return buffer
 
-    def hints(self, archive: zipfile.ZipFile, path: Path) -> list[str]:
+    def check_crcs(self, file: io.BufferedIOBase, path: Path) -> None:
+        """Check every record's CRC, reading each in cache-sized pieces."""
+        chunk = bytearray(_CRC_CHUNK)
+        for record in self.infos:
+            info = self._seek_data(file, record, path)
+            value, left = 0, info.file_size
+            while left:
+                view = memoryview(chunk)[: min(left, _CRC_CHUNK)]
+                if not file.readinto(view):
+                    raise UnreadableCheckpointError(f"record {record!r} is truncated", path)
+                value = crc32(view, value)
+                left -= len(view)
+            _check_crc(value, info, record, path)
+
+    def hints(self, file: io.BufferedIOBase, path: Path) -> list[str]:
         """What the records tell about the torch that wrote the archive."""
-        version = self.read(archive, "version", 64, path) if "version" in self.infos else b"?"
+        version = self.read(file, "version", 64, path) if "version" in self.infos else b"?"
         found = [f"zip serialization version {version.decode(errors='replace').strip()}"]
         if ".format_version" in self.infos:
             found.append("written by torch >= 2.6 (.format_version record)")
@@ -167,7 +214,7 @@ class ZipLayout:
         else:
             found.append("written by torch 1.6-2.0 (zip without a byteorder record)")
         if "byteorder" in self.infos:
-            order = self.read(archive, "byteorder", 16, path).decode(errors="replace")
+            order = self.read(file, "byteorder", 16, path).decode(errors="replace")
             found.append(f"byteorder {order}")
         return found
 
@@ -182,6 +229,8 @@ class MainPickle:
     preamble: tuple[bytes, ...] = ()
     #: Legacy streams: the offset just past ``data`` (where the storage key list starts).
     end: int = 0
+    #: Zip archives: where each record lies.
+    layout: ZipLayout | None = None
 
 
 class Bounded:
@@ -191,7 +240,7 @@ class Bounded:
     length of 2**62 would allocate before failing.
     """
 
-    def __init__(self, file: BinaryIO, size: int) -> None:
+    def __init__(self, file: io.BufferedIOBase, size: int) -> None:
         self._file = file
         self._size = size
 
@@ -235,10 +284,11 @@ def main_pickle(path: Path, fmt: Format) -> MainPickle:
     size = path.stat().st_size
     if fmt in (Format.TORCH_ZIP, Format.V1):
         try:
-            with zipfile.ZipFile(path) as archive:
-                layout = ZipLayout.of(archive, path)
-                record = layout.read(archive, "data.pkl", size, path)
-                return MainPickle(bytes(record), layout.hints(archive, path))
+            with path.open("rb") as stream:
+                with zipfile.ZipFile(stream) as archive:
+                    layout = ZipLayout.of(archive, path)
+                record = layout.read(stream, "data.pkl", size, path)
+                return MainPickle(bytes(record), layout.hints(stream, path), layout=layout)
         except UnreadableCheckpointError:
             raise
         except ZIP_ERRORS as exc:

@@ -64,7 +64,7 @@ def convert_file(
 ) -> Conversion:
     """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'."""
     sha256 = source_sha256 or sha256_of(source)
-    result = load(source)
+    result = load(source, check_crc=True)
     draft, migrations = run_chain(
         initial_draft(result), converter_index() if converters is None else converters, source
     )

@@ -65,8 +65,10 @@ class SafeGlobals(TypedDict, total=False):
 class LoadStrategy(Protocol):
     """How to read one kind of weights-only file on the running torch.
 
-    Called only for files whose every global torch's weights-only unpickler accepts; it
-    returns the unpickled object, or ``None`` to leave the file to the inert engine.
+    Called only for files whose every global torch's weights-only unpickler accepts and
+    that the engine's own C unpickler may not read (its static scan could not prove every
+    BUILD harmless); it returns the unpickled object, or ``None`` to leave the file to the
+    inert engine's opcode-watching unpickler.
     """
 
     #: Recorded as ``LoadResult.strategy``, e.g. ``"torch>=2.6 weights_only+mmap"``.
@@ -159,8 +161,9 @@ def compat_materialisers() -> Mapping[str, Materialiser]:
 def compat_choose_load_strategy(file_format: str, torch_version: Version) -> LoadStrategy | None:
     """Choose how to load a file of `file_format` on the running `torch_version`.
 
-    Called each time the engine opens a file; the first non-``None`` result wins. Return a
-    ``LoadStrategy``, or ``None`` to let the next plugin decide.
+    Called when the engine opens a weights-only file its C unpickler may not read; the
+    first non-``None`` result wins. Return a ``LoadStrategy``, or ``None`` to let the next
+    plugin decide.
     """
 
 

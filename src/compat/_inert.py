@@ -1,9 +1,17 @@
-"""The inert unpickler: builds a checkpoint's object graph while calling only vetted code.
+"""The inert unpicklers: build a checkpoint's object graph while calling only vetted code.
 
-It is the pure-Python ``pickle._Unpickler`` with four opcodes replaced, because the C
-unpickler would call whatever a REDUCE or BUILD names: every call goes through
-``_call`` (vetted callables and placeholder classes only) and every BUILD through
-``_build`` (placeholders, checked numpy state, attribute dicts of ordered dicts).
+Both resolve every global through the allowlist (``find_class``): vetted callables, or a
+fresh ``Placeholder`` subclass that records what it is given and runs nothing. They
+differ in how much of the pickle they must watch:
+
+- ``InertUnpickler`` is the pure-Python ``pickle._Unpickler`` with four opcodes replaced,
+  so that every call goes through ``_call`` and every BUILD through ``_build``. It opens
+  anything, slowly.
+- ``FastInertUnpickler`` is the C unpickler with the same ``find_class``. Its REDUCE and
+  BUILD run unwatched, so it is used only when the static scan proved them harmless
+  (``needs_watching``): every call names a global, and every BUILD sets the state of a
+  placeholder, an ordered dict or a numpy object it builds in two steps (``_deferred``),
+  never of a tensor or a vetted class.
 """
 
 from __future__ import annotations
@@ -21,26 +29,43 @@ from checkpoint.errors import UnsafeCheckpointError
 
 from . import _rebuild
 from ._allowlist import Allowlist, canonical, looks_like_function
-from ._placeholder import Placeholder, placeholder_type
+from ._deferred import DEFERRED, TWO_STEP_BUILDS, settle
+from ._placeholder import Placeholder, RefusedCall, placeholder_type
+from ._scan import PERSISTENT, PickleScan
 from ._storages import StorageSource
 
-__all__ = ["InertUnpickler"]
+__all__ = ["FastInertUnpickler", "InertUnpickler", "needs_watching"]
 
 _Op = Callable[["InertUnpickler"], None]
 #: The standard BUILD, for instances of classes a plugin or the caller vetted.
 _PICKLE_BUILD: Any = pickle._Unpickler.dispatch[pickle.BUILD[0]]
+#: Callables whose results the C unpickler may BUILD: the state lands in an ordered dict's
+#: attributes or in a placeholder (``copyreg._reconstructor`` and legacy module classes,
+#: which ``FastInertUnpickler.persistent_load`` restricts to placeholders, make only those).
+_INERT_BUILD_TARGETS = frozenset({"collections.OrderedDict", "copyreg._reconstructor", PERSISTENT})
 
 
-class InertUnpickler(pickle._Unpickler):
-    """Unpickle ``data`` into plain containers, tensors, numpy arrays and placeholders.
+def needs_watching(scan: PickleScan, allowlist: Allowlist) -> bool:
+    """Whether the pickle ``scan`` describes must be read by the opcode-watching unpickler."""
+    if scan.opaque_builds or scan.dynamic_calls:
+        return True
+    try:
+        if any(allowlist.is_contributed(allowlist.resolve(name)) for name in scan.globals):
+            return True  # vetted classes of plugins get pickle's own BUILD, watched
+        return not all(_builds_inertly(name, allowlist) for name in scan.built)
+    except LookupError:  # the dangerous set: refused before any unpickling
+        return True
 
-    Raises ``UnsafeCheckpointError`` for a dangerous global or a call of anything not
-    vetted; any other exception means the pickle is malformed.
-    """
 
-    # Set by ``pickle._Unpickler.load``; typeshed does not declare them.
-    stack: list[Any]
-    append: Callable[[Any], None]
+def _builds_inertly(name: str, allowlist: Allowlist) -> bool:
+    if canonical(name) in _INERT_BUILD_TARGETS:
+        return True
+    resolved = allowlist.resolve(name)
+    return resolved is None or id(resolved) in TWO_STEP_BUILDS
+
+
+class _Resolver:
+    """``find_class`` and ``persistent_load``, shared by both unpicklers."""
 
     def __init__(
         self,
@@ -50,14 +75,26 @@ class InertUnpickler(pickle._Unpickler):
         allowlist: Allowlist,
         storages: StorageSource | None = None,
     ) -> None:
+        # BytesIO, whose read(n) never allocates more than it holds. (The C unpickler
+        # allocates a counted operand before reading it; the static scan, which runs first,
+        # has checked every declared length against the data.)
         self.stream = io.BytesIO(data)
-        super().__init__(self.stream, encoding="utf-8")
+        super().__init__(self.stream, encoding="utf-8")  # type: ignore[call-arg]
         self._source = source
         self._allowlist = allowlist
         self._storages = storages
         self._types: dict[str, type[Placeholder]] = {}
-        #: How many inert objects of each class were built.
-        self.placeholders: Counter[str] = Counter()
+
+    @property
+    def placeholders(self) -> Counter[str]:
+        """How many inert objects of each class were built."""
+        return Counter({name: kind.built for name, kind in self._types.items() if kind.built})
+
+    def load(self) -> Any:
+        try:
+            return super().load()  # type: ignore[misc]
+        except RefusedCall as call:
+            raise self._refuse(f"calls {call}, a function that is not vetted") from None
 
     def _refuse(self, what: str) -> UnsafeCheckpointError:
         return UnsafeCheckpointError(
@@ -75,7 +112,8 @@ class InertUnpickler(pickle._Unpickler):
         if resolved is not None:
             return resolved
         if qualified not in self._types:
-            self._types[qualified] = placeholder_type(qualified)
+            constructible = not looks_like_function(qualified)
+            self._types[qualified] = placeholder_type(qualified, constructible=constructible)
         return self._types[qualified]
 
     def persistent_load(self, pid: Any) -> Any:
@@ -83,7 +121,7 @@ class InertUnpickler(pickle._Unpickler):
             raise _rebuild.MalformedError("a persistent id is not a tuple")
         kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
         if kind == "module" and len(pid) == 4:
-            return pid[1]  # a legacy nn.Module class with its source: the class itself
+            return self._module_class(pid[1])  # a legacy nn.Module class with its source
         if kind != "storage" or len(pid) not in (5, 6) or self._storages is None:
             raise _rebuild.MalformedError(f"unexpected persistent id {kind!r}")
         storage_type, key, _location, numel = pid[1:5]
@@ -98,21 +136,28 @@ class InertUnpickler(pickle._Unpickler):
         data = self._storages.get(key, storage_type.dtype, numel)
         return _rebuild.StorageRef(data, storage_type.dtype)
 
+    def _module_class(self, cls: object) -> object:
+        return cls
+
+
+class InertUnpickler(_Resolver, pickle._Unpickler):
+    """Unpickle ``data`` into plain containers, tensors, numpy arrays and placeholders.
+
+    Raises ``UnsafeCheckpointError`` for a dangerous global or a call of anything not
+    vetted; any other exception means the pickle is malformed.
+    """
+
+    # Set by ``pickle._Unpickler.load``; typeshed does not declare them.
+    stack: list[Any]
+    append: Callable[[Any], None]
+
     def _call(self, func: object, args: object, kwargs: object = None) -> object:
         if not isinstance(args, tuple) or not isinstance(kwargs, dict | None):
             raise _rebuild.MalformedError("call arguments are not a tuple")
-        keywords: dict[str, Any] = kwargs or {}
-        if isinstance(func, type) and issubclass(func, Placeholder):
-            if looks_like_function(func.name):
-                raise self._refuse(f"calls {func.qualified_name()}, a function that is not vetted")
-            obj = func(*args, **keywords)
-            self.placeholders[func.qualified_name()] += 1
-            return obj
-        if self._allowlist.is_vetted_callable(func):
-            result: object = func(*args, **keywords)  # type: ignore[operator]
-            if isinstance(result, Placeholder):
-                self.placeholders[type(result).qualified_name()] += 1
-            return result
+        if (isinstance(func, type) and issubclass(func, Placeholder)) or (
+            self._allowlist.is_vetted_callable(func)
+        ):
+            return func(*args, **(kwargs or {}))  # type: ignore[operator]
         raise self._refuse(f"calls {func!r}, which is not a vetted callable")
 
     def _new(self, cls: object, args: object, kwargs: object) -> object:
@@ -132,11 +177,9 @@ class InertUnpickler(pickle._Unpickler):
         if isinstance(inst, Placeholder):
             inst.__setstate__(state)
         elif type(inst) is np.ndarray:
-            _rebuild.check_ndarray_state(state)
-            inst.__setstate__(state)  # type: ignore[arg-type]
+            _rebuild.build_ndarray(inst, state)
         elif isinstance(inst, np.dtype):
-            _rebuild.check_dtype_state(inst, state)
-            inst.__setstate__(state)  # type: ignore[attr-defined]
+            _rebuild.build_dtype(inst, state)
         elif isinstance(inst, collections.OrderedDict) and isinstance(state, dict):
             for key, value in state.items():
                 if not isinstance(key, str) or key.startswith("__"):
@@ -147,6 +190,34 @@ class InertUnpickler(pickle._Unpickler):
             _PICKLE_BUILD(self)
         else:
             raise _rebuild.MalformedError(f"the pickle sets the state of a {type(inst).__name__}")
+
+
+class FastInertUnpickler(_Resolver, pickle.Unpickler):
+    """The C unpickler with the inert ``find_class``, for pickles ``needs_watching`` clears.
+
+    Numpy arrays and dtypes are built in two steps (``_deferred``). A legacy module class
+    from a persistent id must be a placeholder here, so that what calling it makes is one
+    too. ``load`` raises ``Unsettled`` for the rare graph that needs the watching unpickler.
+    """
+
+    _deferred = False
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = super().find_class(module, name)
+        deferred = DEFERRED.get(id(found))
+        if deferred is None:
+            return found
+        self._deferred = True
+        return deferred
+
+    def load(self) -> Any:
+        root = super().load()
+        return settle(root) if self._deferred else root
+
+    def _module_class(self, cls: object) -> object:
+        if not (isinstance(cls, type) and issubclass(cls, Placeholder)):
+            raise _rebuild.MalformedError("a legacy module persistent id names no inert class")
+        return cls
 
 
 def _load_call(self: InertUnpickler) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["Placeholder", "attributes", "placeholder_type"]
+__all__ = ["Placeholder", "RefusedCall", "attributes", "placeholder_type"]
+
+
+class RefusedCall(Exception):
+    """A file calls a global named like a function; the unpickler reports it as unsafe."""
 
 
 class Placeholder:
@@ -19,6 +23,10 @@ class Placeholder:
 
     module: ClassVar[str] = ""
     name: ClassVar[str] = ""
+    #: False for a global named like a function: a file may refer to one, never call it.
+    constructible: ClassVar[bool] = True
+    #: How many were built; each load makes its own subclasses, so this counts per load.
+    built: ClassVar[int] = 0
 
     args: tuple[object, ...]
     kwargs: dict[str, object]
@@ -27,6 +35,9 @@ class Placeholder:
     listitems: list[object]
 
     def __new__(cls, *args: object, **kwargs: object) -> Placeholder:
+        if not cls.constructible:
+            raise RefusedCall(cls.qualified_name())
+        cls.built += 1
         obj = super().__new__(cls)
         obj.args = args
         obj.kwargs = kwargs
@@ -58,10 +69,11 @@ class Placeholder:
         return f"{cls.module}.{cls.name}"
 
 
-def placeholder_type(qualified: str) -> type[Placeholder]:
+def placeholder_type(qualified: str, *, constructible: bool = True) -> type[Placeholder]:
     """A fresh ``Placeholder`` subclass standing for the global ``qualified``."""
     module, _, name = qualified.rpartition(".")
-    return type(name, (Placeholder,), {"__slots__": (), "module": module, "name": name})
+    namespace = {"__slots__": (), "module": module, "name": name, "constructible": constructible}
+    return type(name, (Placeholder,), namespace)
 
 
 def attributes(obj: Placeholder) -> dict[str, object]:

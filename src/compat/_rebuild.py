@@ -24,8 +24,8 @@ __all__ = [
     "Reference",
     "StorageRef",
     "StorageType",
-    "check_dtype_state",
-    "check_ndarray_state",
+    "build_dtype",
+    "build_ndarray",
     "codecs_encode",
     "make_bytearray",
     "make_bytes",
@@ -221,8 +221,8 @@ def numpy_dtype(spec: object, align: object = False, copy: object = True) -> np.
     return np.dtype(spec, align=bool(align), copy=True)
 
 
-def check_dtype_state(dtype: np.dtype[Any], state: object) -> None:
-    """The BUILD state of a numpy dtype may only set the byte order."""
+def build_dtype(dtype: np.dtype[Any], state: object) -> None:
+    """BUILD of a numpy dtype: its state may only set the byte order."""
     if not (
         isinstance(state, tuple)
         and len(state) == 8
@@ -231,6 +231,7 @@ def check_dtype_state(dtype: np.dtype[Any], state: object) -> None:
     ):
         _fail("numpy dtype state describes a structured or sub-array dtype")
     _check_dtype(dtype)
+    dtype.__setstate__(state)  # type: ignore[attr-defined]
 
 
 def numpy_reconstruct(cls: object, shape: object, typecode: object) -> np.ndarray[Any, Any]:
@@ -240,8 +241,8 @@ def numpy_reconstruct(cls: object, shape: object, typecode: object) -> np.ndarra
     return np.ndarray((0,), dtype=np.uint8)
 
 
-def check_ndarray_state(state: object) -> None:
-    """The BUILD state of an ndarray: version, shape, dtype, order and exactly enough bytes."""
+def build_ndarray(array: np.ndarray[Any, Any], state: object) -> None:
+    """BUILD of an ndarray: version, shape, dtype, order and exactly enough bytes."""
     if not (isinstance(state, tuple) and len(state) == 5):
         _fail("numpy array state is not (version, shape, dtype, fortran, data)")
     _, shape, dtype, fortran, raw = state
@@ -250,6 +251,7 @@ def check_ndarray_state(state: object) -> None:
         _fail("numpy array data is not raw bytes")
     if any(n < 0 for n in dims) or math.prod(dims) * _check_dtype(dtype).itemsize != len(raw):
         _fail(f"numpy array of shape {dims} does not match its {len(raw)} data bytes")
+    array.__setstate__(state)
 
 
 def numpy_scalar(dtype: object, raw: object = b"") -> object:

@@ -2,7 +2,8 @@
 
 ``inspect`` reads only the container's directory and the main pickle, statically.
 ``load`` inspects first, refuses what the verdict refuses, then builds the object graph
-with the inert unpickler and recovers weights, metadata and trainer state from it. Only
+with an inert unpickler (the C one wherever the scan proves that safe, else the
+opcode-watching one) and recovers weights, metadata and trainer state from it. Only
 ``trust=True`` unpickles for real, per call, with a warning, and never for a file that
 names the dangerous set of SPEC §8.
 """
@@ -46,14 +47,14 @@ from ._containers import (
     Bounded,
     Format,
     MainPickle,
-    ZipLayout,
     detect,
     main_pickle,
     read_pickle,
     safetensors_header,
 )
+from ._deferred import Unsettled
 from ._hookspecs import Materialiser, SafeGlobals
-from ._inert import InertUnpickler
+from ._inert import FastInertUnpickler, InertUnpickler, needs_watching
 from ._manager import get_host
 from ._plaindata import materialising
 from ._recover import Kind, recover
@@ -170,7 +171,8 @@ def inspect(
     """
     source = Path(path)
     fmt = _detect(source)
-    return _report(source, fmt, _main_pickle(source, fmt), _allowlist(safe_globals))
+    main = _main_pickle(source, fmt)
+    return _report(source, fmt, main, _scan(source, main), _allowlist(safe_globals))
 
 
 def load(
@@ -178,11 +180,15 @@ def load(
     trust: bool = False,
     *,
     safe_globals: Iterable[SafeGlobals] | None = None,
+    check_crc: bool = False,
 ) -> LoadResult:
     """Load any checkpoint safely: weights, metadata, trainer state and what stayed inert.
 
     ``safe_globals`` are vetted classes and renames; by default the enabled plugins'
     ``compat_safe_globals`` contributions.
+    The CRC of the pickle is always checked; ``check_crc=True`` checks every record of a
+    zip archive too, tensor data included (one more read of the file), which
+    ``torch.load`` never does. ``compat.convert`` always does.
     ``trust=True`` really unpickles (with a warning) the rare file that needs it; the
     dangerous set of SPEC §8 is refused even then. Raises ``UnsafeCheckpointError`` for a
     refused file and ``UnreadableCheckpointError`` for a damaged or foreign one.
@@ -191,8 +197,12 @@ def load(
     allowlist = _allowlist(safe_globals)
     fmt = _detect(source)
     main = _main_pickle(source, fmt)
-    report = _report(source, fmt, main, allowlist)
+    scan = _scan(source, main)
+    report = _report(source, fmt, main, scan, allowlist)
     _refuse_if_needed(report, trust)
+    if check_crc and main is not None and main.layout is not None:
+        with source.open("rb") as file:
+            main.layout.check_crcs(file, source)
     if main is None:  # safetensors: tensors only, nothing to unpickle
         state, header_metadata = read_safetensors(source)
         return LoadResult(source, Kind.STATE_DICT, fmt, state, header_metadata, None, ())
@@ -200,13 +210,17 @@ def load(
     if trust:
         root, strategy = _trusted_unpickle(source, fmt), TRUSTED
     else:
+        # The C unpickler, where the scan clears it, is the fastest safe reader (faster than
+        # torch's weights-only one, on every torch); a plugin's strategy is asked for the
+        # weights-only files that would otherwise need the opcode-watching unpickler.
+        watched = scan is None or needs_watching(scan, allowlist)
         root, strategy = (
             _fast_path(source, fmt)
-            if report.verdict is Verdict.WEIGHTS_ONLY
+            if watched and report.verdict is Verdict.WEIGHTS_ONLY
             else (None, INERT_ENGINE)
         )
         if root is None:
-            root, placeholders = _inert_graph(source, fmt, main, allowlist)
+            root, placeholders = _inert_graph(source, fmt, main, allowlist, watched)
     try:
         with materialising(_materialisers()):
             recovered = recover(root)
@@ -269,10 +283,23 @@ def _main_pickle(path: Path, fmt: Format) -> MainPickle | None:
     return main_pickle(path, fmt)
 
 
-def _report(
-    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist
-) -> InspectReport:
+def _scan(path: Path, main: MainPickle | None) -> PickleScan | None:
     if main is None:
+        return None
+    try:
+        return scan_pickle(main.data)
+    except ValueError as exc:
+        raise UnreadableCheckpointError(f"its pickle is corrupt ({exc})", path) from exc
+
+
+def _report(
+    path: Path,
+    fmt: Format,
+    main: MainPickle | None,
+    scan: PickleScan | None,
+    allowlist: Allowlist,
+) -> InspectReport:
+    if main is None or scan is None:
         try:
             header, _ = safetensors_header(path)
         except (ValueError, struct.error) as exc:
@@ -281,10 +308,6 @@ def _report(
             ) from exc
         tensors = sum(1 for key in header if key != "__metadata__")
         return InspectReport(path, fmt, Verdict.NO_PICKLE, (f"{tensors} tensors, no code",))
-    try:
-        scan = scan_pickle(main.data)
-    except ValueError as exc:
-        raise UnreadableCheckpointError(f"its pickle is corrupt ({exc})", path) from exc
     infos = tuple(
         GlobalInfo(name, classify(name, allowlist), name in scan.called)
         for name in sorted(scan.globals)
@@ -374,12 +397,20 @@ _MALFORMED = (
 
 
 def _unpickle(
-    data: bytes, path: Path, allowlist: Allowlist, storages: StorageSource | None
+    data: bytes,
+    path: Path,
+    allowlist: Allowlist,
+    storages: StorageSource | None,
+    watched: bool = True,
 ) -> tuple[object, Mapping[str, int]]:
-    unpickler = InertUnpickler(data, source=str(path), allowlist=allowlist, storages=storages)
+    """Unpickle inertly; ``watched=False`` takes the C unpickler (see ``needs_watching``)."""
+    kind = InertUnpickler if watched else FastInertUnpickler
+    unpickler = kind(data, source=str(path), allowlist=allowlist, storages=storages)
     try:
         with quiet_escapes():
             root = unpickler.load()
+    except Unsettled:
+        return _unpickle(data, path, allowlist, storages, watched=True)
     except (UnsafeCheckpointError, UnreadableCheckpointError):
         raise
     except _MALFORMED as exc:
@@ -390,7 +421,7 @@ def _unpickle(
 
 
 def _inert_graph(
-    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist
+    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist, watched: bool
 ) -> tuple[object, Mapping[str, int]]:
     if main is None or fmt is Format.TORCH_TAR:
         raise UnreadableCheckpointError(
@@ -399,21 +430,21 @@ def _inert_graph(
         )
     size = path.stat().st_size
     try:
-        if fmt in (Format.TORCH_ZIP, Format.V1):
-            with zipfile.ZipFile(path) as archive:
-                storages = ZipStorages(archive, ZipLayout.of(archive, path), path, size)
-                return _unpickle(main.data, path, allowlist, storages)
+        if main.layout is not None:
+            with path.open("rb") as file:
+                storages = ZipStorages(file, main.layout, path, size)
+                return _unpickle(main.data, path, allowlist, storages, watched)
         if fmt is Format.TORCH_LEGACY:
-            return _legacy_graph(path, main, allowlist, size)
+            return _legacy_graph(path, main, allowlist, size, watched)
     except (UnsafeCheckpointError, UnreadableCheckpointError):
         raise
     except ZIP_ERRORS as exc:
         raise UnreadableCheckpointError(f"cannot be read ({exc})", path) from exc
-    return _unpickle(main.data, path, allowlist, None)
+    return _unpickle(main.data, path, allowlist, None, watched)
 
 
 def _legacy_graph(
-    path: Path, main: MainPickle, allowlist: Allowlist, size: int
+    path: Path, main: MainPickle, allowlist: Allowlist, size: int, watched: bool
 ) -> tuple[object, Mapping[str, int]]:
     magic, protocol, sys_info = (
         _unpickle(data, path, allowlist, None)[0] for data in main.preamble
@@ -425,13 +456,11 @@ def _legacy_graph(
             "was written on a big-endian machine, which compat.load does not read", path
         )
     storages = LegacyStorages(path, size)
-    root, placeholders = _unpickle(main.data, path, allowlist, storages)
+    root, placeholders = _unpickle(main.data, path, allowlist, storages, watched)
     with path.open("rb") as file:
         file.seek(main.end)
         keys, _ = _unpickle(read_pickle(Bounded(file, size), path), path, allowlist, None)
-        tail = bytearray(size - file.tell())
-        file.readinto(tail)
-    storages.fill(tail, 0, keys)
+        storages.fill(file, size, keys)
     return root, placeholders
 
 
@@ -441,7 +470,8 @@ def _legacy_graph(
 def _fast_path(path: Path, fmt: Format) -> tuple[object, str]:
     """Let a plugin read a weights-only file faster (``compat_choose_load_strategy``).
 
-    Only files whose every global torch's weights-only unpickler accepts get here. Returns
+    Only files whose every global torch's weights-only unpickler accepts, and that the C
+    unpickler may not read, get here. Returns
     the object, or ``None`` for the inert engine to read the file: when no plugin offers a
     strategy, when the strategy declines (its name says why) or when it fails. The fallback
     is the inert engine, which is just as safe, never an unsafe load.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import struct
-import zipfile
 from pathlib import Path
 from typing import Protocol
 
@@ -22,17 +22,15 @@ class StorageSource(Protocol):
     def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage: ...
 
 
-def _storage_of(buffer: bytearray) -> torch.UntypedStorage:
-    if not buffer:
-        return torch.empty(0, dtype=torch.uint8).untyped_storage()
-    return torch.frombuffer(buffer, dtype=torch.uint8).untyped_storage()
-
-
 class ZipStorages:
-    """Storages of a zip archive: record ``<archive>/data/<key>``, shared by key."""
+    """Storages of a zip archive: record ``<archive>/data/<key>``, shared by key.
 
-    def __init__(self, archive: zipfile.ZipFile, layout: ZipLayout, path: Path, limit: int) -> None:
-        self._archive = archive
+    Their CRCs are not checked here (nor by ``torch.load``): ``compat.load(check_crc=True)``
+    checks every record before reading any.
+    """
+
+    def __init__(self, file: io.BufferedIOBase, layout: ZipLayout, path: Path, limit: int) -> None:
+        self._file = file
         self._limit = limit
         self._layout = layout
         self._path = path
@@ -43,8 +41,15 @@ class ZipStorages:
         storage = self._cache.get(key)
         if storage is None:
             record = f"data/{key}"
-            buffer = self._layout.read(self._archive, record, self._limit, self._path)
-            storage = self._cache[key] = _storage_of(buffer)
+            # torch's allocator, not a bytearray: it leaves the pages unzeroed, so each is
+            # touched once, by the read.
+            buffer = torch.empty(
+                self._layout.size(record, self._limit, self._path), dtype=torch.uint8
+            )
+            self._layout.read_into(
+                self._file, record, buffer.numpy().data, self._path, check_crc=False
+            )
+            storage = self._cache[key] = buffer.untyped_storage()
         if storage.nbytes() < nbytes:
             raise UnreadableCheckpointError(
                 f"storage {key!r} holds {storage.nbytes()} bytes, the pickle expects {nbytes}",
@@ -82,8 +87,8 @@ class LegacyStorages:
             )
         return buffer.untyped_storage()
 
-    def fill(self, data: bytearray, offset: int, keys: object) -> None:
-        """Copy each storage's bytes from ``data[offset:]``: 8-byte numel, then the bytes."""
+    def fill(self, file: io.BufferedIOBase, end: int, keys: object) -> None:
+        """Read each storage's bytes from ``file`` up to ``end``: 8-byte numel, then the bytes."""
         if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
             raise UnreadableCheckpointError("the legacy storage key list is malformed", self._path)
         missing = set(self._buffers) - set(keys)
@@ -96,19 +101,15 @@ class LegacyStorages:
             if key not in self._buffers:
                 raise UnreadableCheckpointError(f"storage {key!r} is never used", self._path)
             buffer, itemsize = self._buffers[key]
-            if offset + 8 > len(data):
+            header = file.read(8)
+            if len(header) != 8:
                 raise UnreadableCheckpointError(f"storage {key!r} is truncated", self._path)
-            (numel,) = struct.unpack_from("<q", data, offset)
-            offset += 8
-            if numel * itemsize != buffer.numel() or offset + buffer.numel() > len(data):
+            (numel,) = struct.unpack("<q", header)
+            if numel * itemsize != buffer.numel() or file.tell() + buffer.numel() > end:
                 raise UnreadableCheckpointError(
                     f"storage {key!r} holds {numel} elements, the pickle expects "
                     f"{buffer.numel() // itemsize}, or the file is truncated",
                     self._path,
                 )
-            if buffer.numel():
-                source = torch.frombuffer(
-                    data, dtype=torch.uint8, count=buffer.numel(), offset=offset
-                )
-                buffer.copy_(source)
-            offset += buffer.numel()
+            if file.readinto(buffer.numpy().data) != buffer.numel():
+                raise UnreadableCheckpointError(f"storage {key!r} is truncated", self._path)

@@ -19,6 +19,7 @@ from checkpoint import read_sidecar
 from compat._bitwise import differences
 from compat.cli import main
 from digest import flatten_optimizer_state, state_dict_digest
+from zipedit import flip_record_byte
 
 LEGACY_FILES = sorted(p for p in LEGACY.glob("torch-*/*.pt") if not p.name.endswith(".truth.pt"))
 TRAINER_KINDS = {"optimizer", "trainer_state", "trainer_state_object"}
@@ -135,3 +136,18 @@ def test_hostile_files_are_refused_with_exit_3_and_nothing_written(
     assert "refused" in capsys.readouterr().err
     assert list(out.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["PWNED_shutil_rmtree_target", "out"]
+
+
+def test_a_source_with_a_flipped_tensor_byte_is_not_converted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``compat.load`` leaves tensor CRCs unchecked, like torch.load; convert checks them,
+    so a damaged file never comes out as a v1 checkpoint with a fresh, valid sha256."""
+    source = tmp_path / "damaged.pt"
+    torch.save({"w": torch.arange(1000.0)}, source)
+    flip_record_byte(source, "data/0", 100)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["convert", str(source), str(out / "run.e00000001.pt")]) == 1
+    assert "'data/0' fails its CRC check" in capsys.readouterr().err
+    assert list(out.iterdir()) == []

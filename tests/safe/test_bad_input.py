@@ -19,6 +19,7 @@ import compat
 import compat._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError
 from compat._containers import Format, main_pickle
+from zipedit import flip_record_byte
 
 SMALL_ZIP = CORPUS / "torch-2.0.1" / "state_dict_zip.pt"
 SMALL_LEGACY = CORPUS / "torch-2.0.1" / "state_dict_legacy.pt"
@@ -242,18 +243,38 @@ def test_a_plugin_contributes_renames_through_the_hook(tmp_path: Path) -> None:
     assert safe.load(tmp_path / "ratio.pkl").placeholders == {"fakeproj.Ratio": 1}
 
 
-def test_a_flipped_byte_in_a_stored_record_fails_its_crc(tmp_path: Path) -> None:
-    import zipfile
-
+@pytest.mark.parametrize("torch_load", [True, False], ids=["fast-path", "inert"])
+def test_a_flipped_tensor_byte_fails_the_crc_check_on_request(
+    torch_load: bool, tmp_path: Path
+) -> None:
     path = tmp_path / "flipped.pt"
     torch.save({"w": torch.arange(1000.0)}, path)
-    with zipfile.ZipFile(path) as archive:
-        [info] = [i for i in archive.infolist() if i.filename.endswith("data/0")]
-    data = bytearray(path.read_bytes())
-    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + 100] ^= 0xFF
-    path.write_bytes(bytes(data))
-    with (
-        compat.plugins.disabled("torch_load"),
-        pytest.raises(UnreadableCheckpointError, match="'data/0' fails its CRC check"),
-    ):
-        compat.load(path)
+    flip_record_byte(path, "data/0", 100)
+    with compat.plugins.disabled(*(() if torch_load else ("torch_load",))):
+        loaded = safe.load(path).state_dict["w"]  # like torch.load: tensor bytes unchecked
+        with pytest.raises(UnreadableCheckpointError, match="'data/0' fails its CRC check"):
+            safe.load(path, check_crc=True)
+    assert not torch.equal(loaded, torch.arange(1000.0))
+
+
+def test_a_flipped_pickle_byte_always_fails_the_crc_check(tmp_path: Path) -> None:
+    path = tmp_path / "flipped.pt"
+    torch.save({"w": torch.arange(1000.0)}, path)
+    flip_record_byte(path, "data.pkl", 3)
+    _unreadable(path, "'data.pkl' fails its CRC check")
+
+
+def test_records_saved_without_crcs_load_with_and_without_the_check(tmp_path: Path) -> None:
+    """``set_crc32_options(False)`` writes CRC 0: torch's mark for "not computed"."""
+    if not hasattr(torch.serialization, "set_crc32_options"):
+        pytest.skip(f"torch {torch.__version__} always writes CRCs (the option came in 2.4)")
+    path = tmp_path / "no_crc.pt"
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({"w": torch.arange(10.0)}, path)
+    finally:
+        torch.serialization.set_crc32_options(True)
+    for check_crc in (False, True):
+        with compat.plugins.disabled("torch_load"):
+            result = safe.load(path, check_crc=check_crc)
+        assert torch.equal(result.state_dict["w"], torch.arange(10.0))

@@ -10,6 +10,7 @@ import torch
 from packaging.version import Version
 
 import compat
+import compat._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError, UntrustedLoadWarning
 from compat_torch_load import InertEngineOnly, WeightsOnly, choose_strategy
 from digest import state_dict_digest
@@ -69,15 +70,40 @@ def no_torch_load_before_2_6(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before 2.6, make any ``torch.load`` fail the test: only the inert engine may read."""
     if FAST_PATH:
         return
+    _forbid_torch_load(monkeypatch)
 
+
+def _forbid_torch_load(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
-        pytest.fail(f"torch.load called on torch {torch.__version__} (< 2.6)")
+        pytest.fail(f"torch.load called on torch {torch.__version__}")
 
     monkeypatch.setattr(torch, "load", forbidden)
 
 
-@pytest.mark.usefixtures("no_torch_load_before_2_6")
-def test_a_plain_state_dict_takes_the_running_torchs_strategy(tmp_path: Path) -> None:
+@pytest.fixture
+def c_unpickler_declines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file needs the opcode-watching unpickler, as if its scan proved nothing."""
+    monkeypatch.setattr(safe, "needs_watching", lambda scan, allowlist: True)
+
+
+def test_a_plain_state_dict_is_read_by_the_c_unpickler_on_every_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's C unpickler is the fastest safe reader: no strategy, no torch.load."""
+    path = tmp_path / "weights.pt"
+    state = {"w": torch.randn(4, 3), "b": torch.arange(3)}
+    torch.save(state, path)
+    _forbid_torch_load(monkeypatch)
+    result = compat.load(path)
+    assert result.strategy == "inert engine"
+    assert list(result.state_dict) == ["w", "b"]
+    assert all(torch.equal(result.state_dict[k], v) for k, v in state.items())
+
+
+@pytest.mark.usefixtures("no_torch_load_before_2_6", "c_unpickler_declines")
+def test_weights_only_files_the_c_unpickler_declines_take_the_running_torchs_strategy(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "weights.pt"
     state = {"w": torch.randn(4, 3), "b": torch.arange(3)}
     torch.save(state, path)
@@ -87,17 +113,22 @@ def test_a_plain_state_dict_takes_the_running_torchs_strategy(tmp_path: Path) ->
     assert all(torch.equal(result.state_dict[k], v) for k, v in state.items())
 
 
-@pytest.mark.usefixtures("no_torch_load_before_2_6")
 @pytest.mark.parametrize("version_dir", sorted(p.name for p in CORPUS.glob("torch-*")))
-def test_strategy_and_inert_engine_agree_on_old_torch_files(version_dir: str) -> None:
+def test_strategy_and_both_unpicklers_agree_on_old_torch_files(
+    version_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("state_dict_zip.pt", "state_dict_legacy.pt", "raw_dict_zip.pt"):
         path = CORPUS / version_dir / name
-        fast = compat.load(path)
-        with compat.plugins.disabled("torch_load"):
-            inert = compat.load(path)
-        assert_running_torchs_strategy(fast.strategy)
-        assert inert.strategy == "inert engine"
-        assert state_dict_digest(fast.state_dict) == state_dict_digest(inert.state_dict)
+        c_unpickler = compat.load(path)
+        with monkeypatch.context() as patched:
+            patched.setattr(safe, "needs_watching", lambda scan, allowlist: True)
+            strategy = compat.load(path)
+            with compat.plugins.disabled("torch_load"):
+                watched = compat.load(path)
+        assert c_unpickler.strategy == watched.strategy == "inert engine"
+        assert_running_torchs_strategy(strategy.strategy)
+        digests = {state_dict_digest(r.state_dict) for r in (c_unpickler, strategy, watched)}
+        assert len(digests) == 1
 
 
 def test_legacy_records_never_reach_a_strategy() -> None:
@@ -106,6 +137,7 @@ def test_legacy_records_never_reach_a_strategy() -> None:
     assert result.placeholders
 
 
+@pytest.mark.usefixtures("c_unpickler_declines")
 def test_an_older_torch_is_read_by_the_inert_engine_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

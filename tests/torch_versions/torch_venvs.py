@@ -57,6 +57,7 @@ _PROJECT_DEPS = (
     "iniconfig==2.3.1",
     "hypothesis==6.170.17",
     "sortedcontainers==2.4.0",
+    "zlib-ng==1.1.0",
 )
 # What ``import torch`` 2.x needs besides the CUDA libraries (triton, networkx, jinja2 and fsspec
 # are imported lazily and are left out).
