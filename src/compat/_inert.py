@@ -9,9 +9,11 @@ differ in how much of the pickle they must watch:
   anything, slowly.
 - ``FastInertUnpickler`` is the C unpickler with the same ``find_class``. Its REDUCE and
   BUILD run unwatched, so it is used only when the static scan proved them harmless
-  (``needs_watching``): every call names a global, and every BUILD sets the state of a
-  placeholder, an ordered dict or a numpy object it builds in two steps (``_deferred``),
-  never of a tensor or a vetted class.
+  (``needs_watching``): every call names a global, no global is a class a plugin vetted,
+  and every BUILD sets the state of a placeholder, an ordered dict or a numpy object it
+  builds in two steps (``_deferred``), never of a tensor or a vetted class. So whatever it
+  calls, directly or through an attribute a BUILD gave an ordered dict (APPENDS looks up
+  ``extend``), is a vetted callable or a placeholder type.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ _PICKLE_BUILD: Any = pickle._Unpickler.dispatch[pickle.BUILD[0]]
 #: attributes or in a placeholder (``copyreg._reconstructor`` and legacy module classes,
 #: which ``FastInertUnpickler.persistent_load`` restricts to placeholders, make only those).
 _INERT_BUILD_TARGETS = frozenset({"collections.OrderedDict", "copyreg._reconstructor", PERSISTENT})
+#: Methods the unpicklers look up on an object (APPEND(S), ADDITEMS): an ``extend`` a BUILD
+#: set as an attribute would be called, e.g. a vetted class, ``__init__`` and all.
+_LOOKED_UP = frozenset({"append", "extend", "add"})
 
 
 def needs_watching(scan: PickleScan, allowlist: Allowlist) -> bool:
@@ -182,7 +187,7 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
             _rebuild.build_dtype(inst, state)
         elif isinstance(inst, collections.OrderedDict) and isinstance(state, dict):
             for key, value in state.items():
-                if not isinstance(key, str) or key.startswith("__"):
+                if not isinstance(key, str) or key.startswith("__") or key in _LOOKED_UP:
                     raise _rebuild.MalformedError(f"{key!r} is not a plain attribute name")
                 setattr(inst, key, value)
         elif self._allowlist.is_contributed(type(inst)):

@@ -271,3 +271,30 @@ def test_a_zip_checkpoint_read_by_the_c_unpickler_matches_its_bytes(tmp_path: Pa
     assert result.strategy == "inert engine"
     expected = torch.frombuffer(bytearray(FOUR_FLOATS), dtype=torch.float32).view(2, 2)
     assert torch.equal(result.state_dict["a"], expected)
+
+
+# -- indirect calls ------------------------------------------------------------------------
+
+
+def test_an_ordered_dict_attribute_cannot_smuggle_in_a_call(tmp_path: Path) -> None:
+    """APPENDS calls the target's ``extend``: a BUILD must not set it on an ordered dict,
+    or a vetted class would be called with its ``__init__``."""
+    calls: list[object] = []
+
+    class Spy:
+        def __init__(self, *args: object) -> None:
+            calls.append(args)
+
+    smuggled = (
+        b"\x80\x02ccollections\nOrderedDict\n)R"  # OrderedDict()
+        b"}X\x06\x00\x00\x00extendcfakeproj\nSpy\nsb"  # BUILD {"extend": fakeproj.Spy}
+        b"(K\x01e."  # APPENDS [1]
+    )
+    path = tmp_path / "smuggled.pkl"
+    path.write_bytes(smuggled)
+    with fake_module("spymod", Spy=Spy):
+        renames = [{"renames": {"fakeproj.Spy": "spymod.Spy"}}]
+        with pytest.raises(UnreadableCheckpointError, match="'extend' is not a plain attribute"):
+            safe.load(path, safe_globals=renames)
+        assert _watch(smuggled, Allowlist(renames))
+    assert calls == []
