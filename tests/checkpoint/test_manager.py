@@ -402,6 +402,38 @@ def test_index_is_a_cache_rebuilt_when_missing_or_stale(
     assert manager.find_best_checkpoint().epoch == 0
 
 
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_a_listing_leaves_the_garbage_collector_as_it_found_it(
+    manager, run_dir, make_state, monkeypatch, enabled_before: bool
+) -> None:
+    """Listings pause the cyclic GC while they build their objects, and only then."""
+    import gc
+
+    import checkpoint._catalog as catalog
+
+    manager.save_agent(make_state(1.0), 0, {"score": 1.0})
+    seen: list[bool] = []
+    real_read = catalog.read_sidecar
+    monkeypatch.setattr(
+        catalog, "read_sidecar", lambda path: seen.append(gc.isenabled()) or real_read(path)
+    )
+    (run_dir / ".ckpt-index.json").unlink(missing_ok=True)
+    catalog._memo.clear()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        assert manager.list()[0].epoch == 0
+        assert seen == [False]
+        assert gc.isenabled() is enabled_before
+        monkeypatch.setattr(catalog, "read_sidecar", lambda path: 1 / 0)
+        (run_dir / ".ckpt-index.json").unlink(missing_ok=True)
+        catalog._memo.clear()
+        with pytest.raises(ZeroDivisionError):
+            manager.list()
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()
+
+
 def test_before_torch_2_6_loads_verify_the_sha256_first(manager, make_state, monkeypatch) -> None:
     import checkpoint._manager as manager_module
 
