@@ -9,7 +9,6 @@ sidecar means the whole conversion is there. Each file is then reloaded with
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from checkpoint import CheckpointInfo, CheckpointManager, ConvertedFrom
 from checkpoint._naming import TRAINER_SUFFIX, stem
 from checkpoint.errors import (
+    CheckpointError,
     ConversionTargetError,
     ConversionVerificationError,
     UnconvertibleCheckpointError,
@@ -28,6 +28,7 @@ from checkpoint.errors import (
 from ._bitwise import differences
 from ._draft import sha256_of
 from ._plainvalues import weights_only_plain, yaml_plain
+from ._safe import load
 from ._targets import Target
 
 #: The key of a trainer file's ``extra`` that holds its provenance (trainer-only sources).
@@ -73,13 +74,17 @@ def trainer_path(target: Target, run_name: str, epoch: int) -> Path:
 
 
 def trainer_provenance(path: Path) -> dict[str, str]:
-    """The ``sha256`` and ``format`` of the source a trainer file was converted from."""
+    """The ``sha256`` and ``format`` of the source a trainer file was converted from.
+
+    The file is whatever sits in the output directory, so it is read by the safe engine,
+    not by ``torch.load`` (whose ``weights_only`` can be bypassed before torch 2.6).
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        origin = state["extra"][PROVENANCE_KEY]
+        state = load(path).root
+        origin = state["extra"][PROVENANCE_KEY]  # type: ignore[index]
         return {"sha256": str(origin["sha256"]), "format": str(origin["format"])}
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError):
-        return {}  # not one of ours, or damaged
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return {}  # not one of ours, damaged or refused
 
 
 def _fail_verification(paths: list[Path], problems: list[str], source: Path) -> None:

@@ -22,6 +22,7 @@ from checkpoint import (
     UnknownArchitectureError,
     read_sidecar,
 )
+from checkpoint.errors import UnsafeCheckpointError
 
 
 def test_save_commits_plain_state_dict_and_sidecar(manager, run_dir, make_state) -> None:
@@ -444,6 +445,37 @@ def test_before_torch_2_6_loads_verify_the_sha256_first(manager, make_state, mon
     monkeypatch.setattr(manager_module, "WEIGHTS_ONLY_BYPASSABLE", True)
     with pytest.raises(CheckpointCorruptError, match="sha256"):
         manager.load_state_dict(0)
+
+
+def test_before_torch_2_6_trainer_states_are_read_by_the_safe_engine(
+    manager, run_dir, monkeypatch
+) -> None:
+    """A trainer state has no sha256 to check, so it never reaches a bypassable torch.load."""
+    import checkpoint._manager as manager_module
+
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    manager.save_trainer_state(optimizer, 1, 100, extra={"note": ["a", 1]})
+    expected = manager.load_trainer_state()
+    monkeypatch.setattr(manager_module, "WEIGHTS_ONLY_BYPASSABLE", True)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    state = manager.load_trainer_state()
+    assert {k: v for k, v in state.items() if k != "optimizer"} == {
+        k: v for k, v in expected.items() if k != "optimizer"
+    }
+    assert state["optimizer"]["param_groups"] == expected["optimizer"]["param_groups"]
+    for index, buffers in expected["optimizer"]["state"].items():
+        assert torch.equal(
+            state["optimizer"]["state"][index]["momentum_buffer"], buffers["momentum_buffer"]
+        )
+    hostile = Path(__file__).parents[1] / "fixtures" / "legacy" / "hostile" / "os_system_zip.pt"
+    (run_dir / "alpha.e00000002.trainer.pt").write_bytes(hostile.read_bytes())
+    monkeypatch.chdir(run_dir)
+    with pytest.raises(UnsafeCheckpointError):
+        manager.load_trainer_state(2)
+    assert not list(run_dir.glob("PWNED_*"))
 
 
 def test_a_temp_file_swept_before_its_lock_is_replaced(run_dir, monkeypatch) -> None:

@@ -16,6 +16,7 @@ from convert_helpers import HOSTILE, LEGACY, METTA, metta_manifest, requires_met
 
 import compat
 from checkpoint import read_sidecar
+from checkpoint.errors import ConversionTargetError
 from compat._bitwise import differences
 from compat.cli import main
 from digest import flatten_optimizer_state, state_dict_digest
@@ -151,3 +152,34 @@ def test_a_source_with_a_flipped_tensor_byte_is_not_converted(
     assert main(["convert", str(source), str(out / "run.e00000001.pt")]) == 1
     assert "'data/0' fails its CRC check" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+TRAINER_SOURCES = [LEGACY / "torch-2.0.1" / f"trainer_state_{fmt}.pt" for fmt in ("zip", "legacy")]
+
+
+def test_a_trainer_state_is_not_converted_over_another_files(tmp_path: Path) -> None:
+    first, second = TRAINER_SOURCES
+    target = tmp_path / "run.e00000009.pt"
+    written = compat.convert(first, target).path
+    assert compat.convert(first, target).path == written  # the same source again: a no-op
+    with pytest.raises(ConversionTargetError, match="trainer state of another file"):
+        compat.convert(second, target)
+
+
+def test_the_trainer_file_at_the_target_is_read_by_the_safe_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is whatever sits in the output directory: never handed to torch.load."""
+    from compat._v1write import trainer_provenance
+
+    written = compat.convert(TRAINER_SOURCES[0], tmp_path / "run.e00000009.pt").path
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        pytest.fail("torch.load read the trainer file already at the target")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+    assert trainer_provenance(written)["sha256"] == _sha256(TRAINER_SOURCES[0])
+    monkeypatch.chdir(tmp_path)
+    written.write_bytes((HOSTILE / "os_system_zip.pt").read_bytes())
+    assert trainer_provenance(written) == {}
+    assert not list(tmp_path.glob("PWNED_*"))
