@@ -7,6 +7,8 @@ key instead of failing some later, unrelated reader.
 
 from __future__ import annotations
 
+import functools
+import io
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -18,8 +20,31 @@ from .errors import InvalidStateError
 _SCALARS = (str, int, float, bool, type(None))
 
 
+@functools.cache
+def torch_can_save(dtype: torch.dtype) -> bool:
+    """Whether the running torch's own ``torch.save`` writes ``dtype``.
+
+    uint16/32/64 exist from torch 2.3, but the ``torch.save`` of 2.3 to 2.5 fails on them
+    with a bare ``KeyError: dtype torch.uint16 is not recognized``.
+    """
+    try:
+        torch.save(torch.empty(0, dtype=dtype), io.BytesIO())
+    except (KeyError, RuntimeError, TypeError):
+        return False
+    return True
+
+
+def _require_savable(tensor: torch.Tensor, where: str) -> None:
+    if not torch_can_save(tensor.dtype):
+        raise InvalidStateError(
+            f"{where} is a {tensor.dtype} tensor, which torch {torch.__version__} cannot "
+            "save; cast it to a wider signed type (e.g. .to(torch.int64)) or save with a "
+            "newer torch"
+        )
+
+
 def require_tensors(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """A state_dict whose every value is a tensor, keyed by strings."""
+    """A state_dict whose every value is a tensor torch can save, keyed by strings."""
     if not isinstance(state, Mapping):
         raise InvalidStateError(
             f"expected an nn.Module or a mapping of name -> tensor, got {type(state).__name__}"
@@ -30,6 +55,7 @@ def require_tensors(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
                 f"state_dict entry {key!r} is a {type(value).__name__}, not a tensor; "
                 "v1 weights hold tensors only: move other values to metadata or trainer state"
             )
+        _require_savable(value, f"state_dict entry {key!r}")
     return dict(state)
 
 
@@ -66,7 +92,10 @@ def require_weights_only_storable(value: Any, where: str = "trainer state") -> N
     Exact types are required: subclasses (enums, namedtuples, dict subclasses)
     are globals the weights-only unpickler refuses.
     """
-    if type(value) in _WEIGHTS_ONLY_LEAVES or isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
+        _require_savable(value, where)
+        return
+    if type(value) in _WEIGHTS_ONLY_LEAVES:
         return
     if type(value) in (dict, OrderedDict):
         for key, item in value.items():

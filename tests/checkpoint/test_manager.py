@@ -478,6 +478,47 @@ def test_before_torch_2_6_trainer_states_are_read_by_the_safe_engine(
     assert not list(run_dir.glob("PWNED_*"))
 
 
+@pytest.fixture
+def torch_2_5_save(monkeypatch):  # type: ignore[no-untyped-def]
+    """``torch.save`` as torch 2.3-2.5 have it: a bare KeyError for uint16/32/64."""
+    from checkpoint._plain import torch_can_save
+
+    real_save = torch.save
+
+    def old_save(obj: object, *args: object, **kwargs: object) -> None:
+        if isinstance(obj, torch.Tensor) and obj.dtype in (torch.uint16, torch.uint32):
+            raise KeyError(f"dtype {obj.dtype} is not recognized")
+        real_save(obj, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "save", old_save)
+    torch_can_save.cache_clear()
+    yield
+    torch_can_save.cache_clear()
+
+
+@pytest.mark.usefixtures("torch_2_5_save")
+def test_a_dtype_torch_cannot_save_is_named_before_anything_is_written(manager, run_dir) -> None:
+    state = {"w": torch.zeros(3), "counts": torch.zeros(3, dtype=torch.uint16)}
+    with pytest.raises(InvalidStateError, match=r"'counts' is a torch.uint16 tensor.*int64"):
+        manager.save_agent(state, 1)
+    with pytest.raises(InvalidStateError, match=r"\['extra'\]\['ids'\] is a torch.uint32"):
+        manager.save_trainer_state(None, 1, 0, extra={"ids": torch.ones(2, dtype=torch.uint32)})
+    assert not list(run_dir.glob("*.pt"))
+    assert manager.save_agent({"w": torch.zeros(3)}, 1).epoch == 1
+
+
+def test_on_a_torch_that_cannot_save_uint16_the_error_is_clear(manager) -> None:
+    """The real thing, on torch 2.3-2.5 (tests/torch_versions runs this module there)."""
+    from checkpoint._plain import torch_can_save
+
+    if torch_can_save(torch.uint16):
+        pytest.skip(
+            f"torch {torch.__version__} saves uint16; the test above simulates one that can't"
+        )
+    with pytest.raises(InvalidStateError, match=r"torch\.uint16 tensor"):
+        manager.save_agent({"w": torch.zeros(2, dtype=torch.uint16)}, 1)
+
+
 def test_a_temp_file_swept_before_its_lock_is_replaced(run_dir, monkeypatch) -> None:
     import checkpoint._storage as storage
 

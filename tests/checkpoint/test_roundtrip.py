@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import tempfile
 
 import torch
@@ -10,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checkpoint import CheckpointManager
+from checkpoint._plain import torch_can_save
 
 _DTYPE_NAMES = (
     "float16",
@@ -30,24 +30,10 @@ _DTYPE_NAMES = (
 )
 
 
-def _torch_can_save(dtype: torch.dtype) -> bool:
-    """Whether the running torch's own ``torch.save`` writes ``dtype``.
-
-    uint16/32/64 exist from torch 2.3, but torch.save of 2.3.1 and 2.5.1 refuses them
-    (``KeyError: dtype torch.uint16 is not recognized``); tests/torch_versions/ runs this
-    module on those releases.
-    """
-    try:
-        torch.save(torch.zeros(1, dtype=dtype), io.BytesIO())
-    except (KeyError, RuntimeError, TypeError):
-        return False
-    return True
-
-
 DTYPES = [
     getattr(torch, name)
     for name in _DTYPE_NAMES
-    if hasattr(torch, name) and _torch_can_save(getattr(torch, name))
+    if hasattr(torch, name) and torch_can_save(getattr(torch, name))
 ]
 
 
