@@ -298,10 +298,10 @@ class _Opcode:
     """One opcode's operand and stack effect, from ``pickletools``' table."""
 
     name: str
-    #: Reads the operand the simulation needs; ``None`` skips ``width`` bytes.
+    #: Reads the operand the simulation needs, or one of variable length.
     operand: _Operand | None
-    #: A fixed operand width, or ``None`` when the operand carries its own length.
-    width: int | None
+    #: The bytes of a fixed-size operand to skip when ``operand`` is ``None``.
+    width: int
     #: ``None`` for the generic stack effect below.
     handler: _Handler | None
     #: Pops to a MARK first (the items above it), then ``pops`` more.
@@ -358,11 +358,11 @@ for _info in pickletools.opcodes:
     _OPCODES[ord(_info.code)] = _opcode(_info)
 _STOP = pickle.STOP[0]
 _BINGET = pickle.BINGET[0]
-_BINPUT = pickle.BINPUT[0]
-_LONG_BINPUT = pickle.LONG_BINPUT[0]
+#: BINPUT and LONG_BINPUT, and their index widths.
+_MEMO_PUTS = {pickle.BINPUT[0]: 1, pickle.LONG_BINPUT[0]: 4}
 
 
-def _run(data: bytes, pos: int, scan: PickleScan, depth: int) -> int:  # noqa: PLR0912
+def _run(data: bytes, pos: int, scan: PickleScan, depth: int) -> int:
     """Simulate the pickle starting at ``pos``; return the offset just past its STOP.
 
     The loop handles the common opcodes inline (memo by one-byte index, operands that are
@@ -379,14 +379,11 @@ def _run(data: bytes, pos: int, scan: PickleScan, depth: int) -> int:  # noqa: P
             stack.append(memo.get(data[pos]))
             pos += 1
             continue
-        if code == _BINPUT and stack:
-            memo[data[pos]] = stack[-1]
-            pos += 1
-            continue
-        if code == _LONG_BINPUT and stack:
-            _need(data, pos + 4)
-            memo[int.from_bytes(data[pos : pos + 4], "little")] = stack[-1]
-            pos += 4
+        if code in _MEMO_PUTS and len(stack) > (marks[-1] if marks else 0):
+            width = _MEMO_PUTS[code]
+            _need(data, pos + width)
+            memo[int.from_bytes(data[pos : pos + width], "little")] = stack[-1]
+            pos += width
             continue
         if code == _STOP:
             return pos

@@ -298,3 +298,10 @@ def test_an_ordered_dict_attribute_cannot_smuggle_in_a_call(tmp_path: Path) -> N
             safe.load(path, safe_globals=renames)
         assert _watch(smuggled, Allowlist(renames))
     assert calls == []
+
+
+@pytest.mark.parametrize("put", [b"q\x00", b"r\x00\x00\x00\x00"], ids=["binput", "long-binput"])
+def test_a_memo_put_with_nothing_above_the_mark_is_an_underflow(put: bytes) -> None:
+    """As in both unpicklers: the item below a MARK is out of reach until POP_MARK."""
+    with pytest.raises(ValueError, match="underflow"):
+        scan_pickle(b"\x80\x02N(" + put + b"1.")
