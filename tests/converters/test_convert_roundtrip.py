@@ -1,8 +1,8 @@
 """Round-trip properties: random agents pickled the legacy ways convert exactly.
 
 Each example builds a random architecture (nested Sequential/ModuleDict of Linear, Conv2d,
-BatchNorm1d, LSTM and Embedding layers; tied weights; a non-persistent buffer; one of
-several dtypes) whose classes live in a throwaway module under a random legacy path,
+BatchNorm1d, LSTM and Embedding layers; tied weights; an int8 and a non-persistent buffer;
+one of several dtypes, complex included) whose classes live in a throwaway module under a random legacy path,
 pickles the whole object (optionally inside a record with dict-subclass metadata, zip or
 legacy non-zip), then removes that module, so nothing can import the classes again.
 """
@@ -46,7 +46,9 @@ SPECS: st.SearchStrategy[Spec] = st.recursive(
     ),
     max_leaves=6,
 )
-DTYPES = st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16])
+DTYPES = st.sampled_from(
+    [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.complex64]
+)
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
 LEGACY_PATHS = st.lists(NAMES, min_size=1, max_size=3).map(".".join)
 
@@ -102,6 +104,7 @@ def _legacy_module(path: str) -> types.ModuleType:
                 self.embed = nn.Embedding(4, 3)
                 self.embed.weight = self.head.weight
             self.register_buffer("updates", torch.tensor(7))
+            self.register_buffer("codes", torch.randint(-128, 128, (5,), dtype=torch.int8))
             self.register_buffer("scratch", torch.randn(2), persistent=False)
 
     class PolicyMetadata(dict):  # type: ignore[type-arg]
@@ -170,6 +173,7 @@ def _unimportable(path: str) -> bool:
 
 
 @pytest.mark.filterwarnings("ignore:Couldn't retrieve source code:UserWarning")
+@pytest.mark.filterwarnings("ignore:Complex modules are a new feature:UserWarning")
 @given(
     spec=SPECS,
     dtype=DTYPES,
