@@ -12,16 +12,17 @@ import torch
 
 from checkpoint import CheckpointManager
 from compat.cli import main
+from zipedit import flip_record_byte
 
 
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
-    """A parent holding two runs, one with a legacy-named file beside its checkpoints."""
+    """A parent holding two runs, one with a legacy checkpoint beside its v1 ones."""
     for run, epochs in (("alpha", (1, 2)), ("beta", (5,))):
         manager = CheckpointManager(tmp_path / run / "checkpoints", run)
         for epoch in epochs:
             manager.save_agent({"w": torch.full((4,), float(epoch))}, epoch, {"score": epoch / 10})
-    (tmp_path / "alpha" / "checkpoints" / "model_0007.pt").write_bytes(b"legacy")
+    torch.save({"w": torch.ones(4)}, tmp_path / "alpha" / "checkpoints" / "model_0007.pt")
     return tmp_path
 
 
@@ -53,7 +54,9 @@ def test_ls_missing_directory_fails_with_exit_1(tmp_path, capsys) -> None:
 def test_verify_directory_ok_then_detects_corruption(runs, capsys) -> None:
     assert main(["verify", str(runs), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["checked"], report["failed"]) == (3, 0)
+    assert (report["checked"], report["failed"]) == (4, 0)
+    legacy = next(result for result in report["results"] if result["path"].endswith("0007.pt"))
+    assert legacy["detail"] == "legacy torch-zip state_dict: safe load and CRCs ok"
 
     victim = runs / "alpha" / "checkpoints" / "alpha.e00000002.pt"
     data = bytearray(victim.read_bytes())
@@ -66,17 +69,42 @@ def test_verify_directory_ok_then_detects_corruption(runs, capsys) -> None:
     assert "alpha.e00000002.pt" in failure["error"] and "sha256" in failure["error"]
 
 
-def test_verify_single_file_and_non_checkpoint(runs, capsys) -> None:
+def test_verify_checks_every_crc_of_a_legacy_file(runs, capsys) -> None:
+    legacy = runs / "alpha" / "checkpoints" / "model_0007.pt"
+    flip_record_byte(legacy, "data/0", 5)  # compat.load alone would not notice
+    assert main(["verify", str(runs)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "'data/0' fails its CRC check" in out
+
+
+def test_verify_refuses_a_hostile_legacy_file_with_exit_3(runs, tmp_path, capsys) -> None:
+    hostile = Path(__file__).parents[1] / "fixtures" / "legacy" / "hostile" / "os_system_zip.pt"
+    target = runs / "beta" / "checkpoints" / "model_0009.pt"
+    target.write_bytes(hostile.read_bytes())
+    assert main(["verify", str(runs), "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    [refused] = [result for result in report["results"] if not result["ok"]]
+    assert refused["refused"] and "os.system" in refused["error"]
+    assert not list(Path.cwd().glob("PWNED_*"))
+    (runs / "beta" / "checkpoints" / "model_0010.pt").write_bytes(b"not a checkpoint")
+    assert main(["verify", str(runs)]) == 1  # a failure outranks a refusal
+
+
+def test_verify_single_file_and_non_checkpoint(runs, tmp_path, capsys) -> None:
     weights = runs / "beta" / "checkpoints" / "beta.e00000005.pt"
     assert main(["verify", str(weights)]) == 0
     assert "ok" in capsys.readouterr().out
-    assert main(["verify", str(runs / "alpha" / "checkpoints" / "model_0007.pt")]) == 1
-    assert "not a v1 checkpoint" in capsys.readouterr().out
+    assert main(["verify", str(runs / "alpha" / "checkpoints" / "model_0007.pt")]) == 0
+    assert "safe load and CRCs ok" in capsys.readouterr().out
+    notes = tmp_path / "notes.txt"
+    notes.write_text("nothing to see")
+    assert main(["verify", str(notes)]) == 1
+    assert "is not a checkpoint" in capsys.readouterr().out
 
 
 def test_verify_empty_directory_is_a_failure(tmp_path, capsys) -> None:
     assert main(["verify", str(tmp_path)]) == 1
-    assert "no v1 checkpoint" in capsys.readouterr().err
+    assert "no checkpoint (v1 or legacy-named) below it" in capsys.readouterr().err
 
 
 def test_usage_error_exits_2() -> None:
@@ -91,7 +119,7 @@ def test_console_script_piped_prints_no_progress_bar(runs) -> None:
         [str(ckpt), "verify", str(runs)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "verified 3/3" in result.stdout
+    assert "verified 4/4" in result.stdout
     assert result.stderr == ""
 
 

@@ -2,9 +2,10 @@
 
 Each example builds a random architecture (nested Sequential/ModuleDict of Linear, Conv2d,
 BatchNorm1d, LSTM and Embedding layers; tied weights; an int8 and a non-persistent buffer;
-one of several dtypes, complex included) whose classes live in a throwaway module under a random legacy path,
-pickles the whole object (optionally inside a record with dict-subclass metadata, zip or
-legacy non-zip), then removes that module, so nothing can import the classes again.
+one of several dtypes, complex included) whose classes live in a throwaway module under a
+random legacy path, pickles the whole object (optionally inside a record with dict-subclass
+metadata, zip or legacy non-zip), then removes that module, so nothing can import the
+classes again.
 """
 
 from __future__ import annotations
