@@ -215,7 +215,7 @@ def load(
         # weights-only files that would otherwise need the opcode-watching unpickler.
         watched = scan is None or needs_watching(scan, allowlist)
         root, strategy = (
-            _fast_path(source, fmt)
+            _plugin_strategy(source, fmt)
             if watched and report.verdict is Verdict.WEIGHTS_ONLY
             else (None, INERT_ENGINE)
         )
@@ -467,14 +467,14 @@ def _legacy_graph(
 # -- load strategies ----------------------------------------------------------------------
 
 
-def _fast_path(path: Path, fmt: Format) -> tuple[object, str]:
-    """Let a plugin read a weights-only file faster (``compat_choose_load_strategy``).
+def _plugin_strategy(path: Path, fmt: Format) -> tuple[object, str]:
+    """Let a plugin read a weights-only file (``compat_choose_load_strategy``).
 
     Only files whose every global torch's weights-only unpickler accepts, and that the C
-    unpickler may not read, get here. Returns
-    the object, or ``None`` for the inert engine to read the file: when no plugin offers a
-    strategy, when the strategy declines (its name says why) or when it fails. The fallback
-    is the inert engine, which is just as safe, never an unsafe load.
+    unpickler may not read, get here: a plugin may beat the opcode-watching unpickler.
+    Returns the object, or ``None`` for the inert engine to read the file: when no plugin
+    offers a strategy, when the strategy declines (its name says why) or when it fails. The
+    fallback is the inert engine, which is just as safe, never an unsafe load.
     """
     strategy = get_host().hook.compat_choose_load_strategy(
         file_format=str(fmt), torch_version=Version(torch.__version__)
