@@ -25,6 +25,8 @@ from .errors import CheckpointCompatError, CheckpointWriteError
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".ckpt.lock"
 _HASH_CHUNK = 8 * 1024 * 1024
+#: Writes up to this size are hashed in line: a hand-off to the hashing thread costs more.
+_INLINE_HASH = 256 * 1024
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -119,19 +121,37 @@ class HashingWriter:
 
     ``torch.save`` hands each storage to ``write`` as one memoryview; hashing a
     chunk on a worker thread while the previous one is written (both release the
-    GIL) keeps the sha256 off the critical path on two or more cores.
+    GIL) keeps the sha256 off the critical path on two or more cores. Small writes
+    (headers, small tensors) are hashed in line: handing them to a thread costs
+    more than hashing them.
     """
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
         self._digest = hashlib.sha256()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-sha256")
+        self._pool: ThreadPoolExecutor | None = None
         self.size = 0
         self.error: OSError | None = None
         """The first write failure; torch may re-raise it as a bare RuntimeError."""
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
+        try:
+            if len(view) <= _INLINE_HASH:
+                self._write_all(view)
+                self._digest.update(view)
+            else:
+                self._write_pipelined(view)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        self.size += len(view)
+        return len(view)
+
+    def _write_pipelined(self, view: memoryview) -> None:
+        """Hash each chunk on the worker while the main thread writes it."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-sha256")
         pending: Future[None] | None = None
         try:
             for start in range(0, len(view), _HASH_CHUNK):
@@ -140,14 +160,9 @@ class HashingWriter:
                     pending.result()
                 pending = self._pool.submit(self._digest.update, chunk)
                 self._write_all(chunk)
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
         finally:
             if pending is not None:
                 pending.result()
-        self.size += len(view)
-        return len(view)
 
     def _write_all(self, chunk: memoryview) -> None:
         while chunk:
@@ -163,7 +178,8 @@ class HashingWriter:
         return self._digest.hexdigest()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def save_hashed(obj: object, sink: BinaryIO) -> tuple[str, int]:
