@@ -1,7 +1,7 @@
 """The `ckpt` command line.
 
-Each verb lives in its own module exposing ``register(subparsers)``; the
-module sets ``func`` on its parser, which returns the process exit code.
+Each verb lives in its own module: ``HELP``, ``add_arguments(parser)`` and ``run(args)``,
+which returns the process exit code. Every verb gets ``--json`` here (SPEC §5).
 Exit codes follow SPEC §5: 0 ok, 1 failure, 2 usage, 3 refused as unsafe.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Protocol
 
 from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
 
@@ -18,7 +19,26 @@ from ._output import EXIT_FAILURE, EXIT_UNSAFE, print_error
 
 __all__ = ["main"]
 
-_VERBS = (_inspect, _ls, _verify, _plugins, _deprecations, _convert, _migrate)
+
+class _Verb(Protocol):
+    """What a verb module provides."""
+
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+_VERBS: dict[str, _Verb] = {
+    "inspect": _inspect,
+    "ls": _ls,
+    "verify": _verify,
+    "plugins": _plugins,
+    "deprecations": _deprecations,
+    "convert": _convert,
+    "migrate": _migrate,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ckpt", description="Inspect, verify and migrate PyTorch checkpoints safely."
     )
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb in _VERBS:
-        verb.register(subparsers)
+    for name, verb in _VERBS.items():
+        verb_parser = subparsers.add_parser(name, help=verb.HELP)
+        verb.add_arguments(verb_parser)
+        verb_parser.add_argument("--json", action="store_true", help="print JSON")
+        verb_parser.set_defaults(func=verb.run)
     return parser
 
 

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from compat._convert import convert_file
 from compat._targets import target_of
 
 from ._output import EXIT_OK, print_json, print_table
 
+HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "convert", help="convert one legacy checkpoint to a verified v1 checkpoint"
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("src", type=Path, metavar="SRC")
     parser.add_argument(
         "dst", type=Path, metavar="DST.pt", help="<run>.e<8-digit epoch>.pt, or a directory"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

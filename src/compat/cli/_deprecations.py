@@ -9,26 +9,22 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
 from compat._config import ENV_LEDGER
 from compat._ledger import read_jsonl
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
 
+HELP = "show which legacy APIs were used, where, and how often"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "deprecations", help="show which legacy APIs were used, where, and how often"
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ledger",
         type=Path,
         metavar="PATH",
         help=f"ledger written by a run with {ENV_LEDGER}=PATH (default: ${ENV_LEDGER})",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

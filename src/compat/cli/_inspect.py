@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from compat._safe import Verdict, inspect
 
 from ._output import EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
+HELP = "show what a checkpoint holds and whether it is safe, without loading it"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "inspect", help="show what a checkpoint holds and whether it is safe, without loading it"
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, metavar="PATH")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

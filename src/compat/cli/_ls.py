@@ -11,12 +11,11 @@ from checkpoint.errors import CheckpointNotFoundError
 
 from ._output import EXIT_OK, print_json, print_table
 
+HELP = "list the checkpoints of a run or a tree of runs"
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("ls", help="list the checkpoints of a run or a tree of runs")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def _as_json(info: CheckpointInfo) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from checkpoint.errors import CheckpointNotFoundError
 from compat._migrate import Outcome, Status, default_out, migrate
@@ -25,16 +24,14 @@ def _jobs(value: str) -> int:
     return jobs
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "migrate", help="convert every checkpoint below DIR to v1 (verified, resumable)"
-    )
+HELP = "convert every checkpoint below DIR to v1 (verified, resumable)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, metavar="DIR")
     parser.add_argument("--out", type=Path, help="output tree (default: DIR-v1 next to DIR)")
     parser.add_argument("--jobs", type=_jobs, default=1, help="worker processes (default 1)")
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def _exit_code(outcomes: list[Outcome]) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from compat import _manager, _pyproject
 from compat._manager import PluginStatus, get_host
@@ -20,14 +19,12 @@ from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json,
 _ACTIONS = ("list", "enable", "disable")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "plugins", help="list compat plugins, or switch one on or off for this project"
-    )
+HELP = "list compat plugins, or switch one on or off for this project"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=_ACTIONS, default="list")
     parser.add_argument("name", nargs="?", metavar="NAME", help="plugin to enable or disable")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,15 +21,14 @@ from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table
 _SIDECAR = ".yaml"
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "verify",
-        help="check checkpoints: v1 against their sidecars, legacy files by a safe load "
-        "with every CRC (a directory: all below it)",
-    )
+HELP = (
+    "check checkpoints: v1 against their sidecars, legacy files by a safe load with every "
+    "CRC (a directory: all below it)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, metavar="PATH|DIR")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
 
 
 def _is_v1(name: str) -> bool:
