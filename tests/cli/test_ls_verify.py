@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,32 @@ def test_progress_bar_only_on_a_terminal(runs) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"verifying" in output  # the bar's label, drawn on the terminal
+
+
+def test_ls_and_verify_of_v1_checkpoints_never_import_torch(runs) -> None:
+    """Building the parser imports every verb; none may pull in the engine (and torch)."""
+    v1_only = runs / "beta"
+    probe = (
+        "import sys\n"
+        "from compat.cli import main\n"
+        f"codes = [main(['ls', {str(v1_only)!r}]), main(['verify', {str(v1_only)!r}])]\n"
+        "print(codes, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    )
+    assert result.stdout.splitlines()[-1] == "[0, 0] False"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(runs) -> None:
+    """`ckpt ls | head -1`: exit as a process killed by SIGPIPE would, with no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compat.cli", "ls", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has started, let alone written
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert errors == ""

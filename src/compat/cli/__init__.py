@@ -1,13 +1,17 @@
 """The `ckpt` command line.
 
 Each verb lives in its own module: ``HELP``, ``add_arguments(parser)`` and ``run(args)``,
-which returns the process exit code. Every verb gets ``--json`` here (SPEC §5).
+which returns the process exit code. Every verb gets ``--json`` here (SPEC §5). A verb
+imports the loading engine (and with it torch, a second or more) inside ``run``, so that
+``ckpt ls``, ``ckpt plugins`` or ``ckpt verify`` of v1 checkpoints never pay for it.
 Exit codes follow SPEC §5: 0 ok, 1 failure, 2 usage, 3 refused as unsafe.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -58,12 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
     except CheckpointCompatError as exc:
         print_error(exc)
         return EXIT_UNSAFE if isinstance(exc, UnsafeCheckpointError) else EXIT_FAILURE
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
+    except BrokenPipeError:
+        # `ckpt ls | head`: stop quietly with the status of a process killed by SIGPIPE, as
+        # other command-line tools do; what is still buffered goes to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

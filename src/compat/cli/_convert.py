@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat._convert import convert_file
-from compat._targets import target_of
-
 from ._output import EXIT_OK, print_json, print_table
 
 HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
@@ -25,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from compat._convert import convert_file  # imports torch: only when the verb runs
+    from compat._targets import target_of
+
     conversion = convert_file(args.src, target_of(args.src, args.dst))
     report = conversion.to_json()
     if args.json:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat._safe import Verdict, inspect
-
 from ._output import EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
 HELP = "show what a checkpoint holds and whether it is safe, without loading it"
@@ -17,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from compat._safe import Verdict, inspect  # imports torch: only when the verb runs
+
     report = inspect(args.path)
     code = EXIT_UNSAFE if report.verdict is Verdict.REFUSED else EXIT_OK
     if args.json:

@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 from checkpoint.errors import CheckpointNotFoundError
-from compat._migrate import Outcome, Status, default_out, migrate
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 
@@ -34,14 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
 
 
-def _exit_code(outcomes: list[Outcome]) -> int:
-    statuses = {outcome.status for outcome in outcomes}
-    if Status.FAILED in statuses:
-        return EXIT_FAILURE
-    return EXIT_UNSAFE if Status.REFUSED in statuses else EXIT_OK
-
-
 def run(args: argparse.Namespace) -> int:
+    from compat._migrate import Status, default_out, migrate  # imports torch: only when run
+
     if not args.dir.is_dir():
         raise CheckpointNotFoundError("is not a directory; pass a run tree to migrate", args.dir)
     out = args.out if args.out is not None else default_out(args.dir)
@@ -70,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
             ("status", "source", "detail"),
             ((str(o.status), str(o.source), o.detail) for o in outcomes),
         )
-    return _exit_code(outcomes)
+    statuses = {outcome.status for outcome in outcomes}
+    if Status.FAILED in statuses:
+        return EXIT_FAILURE
+    return EXIT_UNSAFE if Status.REFUSED in statuses else EXIT_OK
