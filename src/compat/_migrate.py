@@ -11,8 +11,7 @@ one checkpoint each at a time, so memory stays bounded by jobs x the largest che
 from __future__ import annotations
 
 import multiprocessing
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,12 +26,11 @@ from ._chain import ConverterIndex, converter_index
 from ._convert import convert_file
 from ._draft import sha256_of
 from ._targets import Target, run_name_for
+from ._tree import is_checkpoint_file, walk_files
 from ._v1write import trainer_provenance
 
 __all__ = ["Outcome", "Status", "default_out", "migrate"]
 
-#: Names that are checkpoints even when no legacy scheme matches them.
-_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 _SIDECAR = ".yaml"
 
 R = TypeVar("R")
@@ -86,10 +84,6 @@ def default_out(root: Path) -> Path:
 # -- planning -------------------------------------------------------------------------------
 
 
-def _is_candidate(name: str) -> bool:
-    return parse_legacy_name(name) is not None or name.endswith(_CHECKPOINT_SUFFIXES)
-
-
 def _already_v1(directory: Path, name: str) -> bool:
     parsed = parse_v1_name(name)
     if parsed is None:
@@ -104,25 +98,12 @@ def _newest_named_epoch(names: Iterable[str]) -> int:
     return max(epochs, default=0)
 
 
-def _walk(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, list[str]]]:
-    """Each directory below ``root`` with its file names; hidden ones and ``exclude`` skipped."""
-    excluded = exclude.resolve() if exclude is not None else None
-    for directory, subdirs, files in os.walk(root):
-        here = Path(directory)
-        subdirs[:] = sorted(
-            name
-            for name in subdirs
-            if not name.startswith(".") and (here / name).resolve() != excluded
-        )
-        yield here, sorted(name for name in files if not name.startswith("."))
-
-
 def _plan(root: Path, out: Path) -> _Plan:
     plan = _Plan()
-    for directory, names in _walk(root, out):
+    for directory, names in walk_files(root, out):
         trainer_epoch = _newest_named_epoch(names)
         run_dir = out / directory.relative_to(root)
-        for name in filter(_is_candidate, names):
+        for name in filter(is_checkpoint_file, names):
             source = directory / name
             if _already_v1(directory, name):
                 plan.skipped.append(Outcome(source, Status.SKIPPED, "already v1 (left in place)"))
@@ -150,7 +131,7 @@ def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
     finished: dict[tuple[Path, str], tuple[str, ...]] = {}
     trainers: dict[Path, dict[str, str]] = {}
     sidecars: list[Path] = []
-    for directory, names in _walk(out):
+    for directory, names in walk_files(out):
         for name in names:
             parsed = parse_v1_name(name)
             if parsed is not None and parsed.role is FileRole.TRAINER:

@@ -57,7 +57,7 @@ def test_verify_directory_ok_then_detects_corruption(runs, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert (report["checked"], report["failed"]) == (4, 0)
     legacy = next(result for result in report["results"] if result["path"].endswith("0007.pt"))
-    assert legacy["detail"] == "legacy torch-zip state_dict: safe load and CRCs ok"
+    assert legacy["detail"] == "torch-zip state_dict: safe load and CRCs ok"
 
     victim = runs / "alpha" / "checkpoints" / "alpha.e00000002.pt"
     data = bytearray(victim.read_bytes())
@@ -91,6 +91,24 @@ def test_verify_refuses_a_hostile_legacy_file_with_exit_3(runs, tmp_path, capsys
     assert main(["verify", str(runs)]) == 1  # a failure outranks a refusal
 
 
+def test_verify_finds_what_migrate_would_take_trainer_states_included(runs, capsys) -> None:
+    """Freely named .pt/.pth/.ckpt files and v1 trainer states get a safe load too."""
+    beta = runs / "beta" / "checkpoints"
+    torch.save({"w": torch.ones(2)}, beta / "final weights.pth")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    CheckpointManager(beta, "beta").save_trainer_state(optimizer, 5, 50)
+    (beta / "notes.txt").write_text("not a checkpoint, not checked")
+    assert main(["verify", str(beta), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    details = {Path(result["path"]).name: result["detail"] for result in report["results"]}
+    assert details == {
+        "beta.e00000005.pt": details["beta.e00000005.pt"],  # the v1 pair, by its sha256
+        "beta.e00000005.trainer.pt": "torch-zip trainer_state: safe load and CRCs ok",
+        "final weights.pth": "torch-zip state_dict: safe load and CRCs ok",
+    }
+    assert details["beta.e00000005.pt"].startswith("sha256 ")
+
+
 def test_verify_single_file_and_non_checkpoint(runs, tmp_path, capsys) -> None:
     weights = runs / "beta" / "checkpoints" / "beta.e00000005.pt"
     assert main(["verify", str(weights)]) == 0
@@ -105,7 +123,7 @@ def test_verify_single_file_and_non_checkpoint(runs, tmp_path, capsys) -> None:
 
 def test_verify_empty_directory_is_a_failure(tmp_path, capsys) -> None:
     assert main(["verify", str(tmp_path)]) == 1
-    assert "no checkpoint (v1 or legacy-named) below it" in capsys.readouterr().err
+    assert "no checkpoint file below it" in capsys.readouterr().err
 
 
 def test_usage_error_exits_2() -> None:

@@ -1,76 +1,79 @@
 """``ckpt verify PATH|DIR``: check every checkpoint, v1 or legacy, without trusting it.
 
-A v1 checkpoint's sha256 is recomputed against its sidecar. A legacy file (any other
-checkpoint, and every legacy-named file below a directory) gets every zip CRC checked and a
-full safe load (``compat.load(check_crc=True)``): nothing in it runs.
+A v1 checkpoint's sha256 is recomputed against its sidecar. Any other checkpoint (below a
+directory, the files ``ckpt migrate`` would pick, v1 trainer states included) gets every
+zip CRC checked and a full safe load (``compat.load(check_crc=True)``): nothing in it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from checkpoint import verify_checkpoint, walk_checkpoint_dirs
-from checkpoint._naming import parse_legacy_name, parse_v1_name
+from checkpoint import verify_checkpoint
+from checkpoint._naming import FileRole, parse_v1_name
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
+from compat._tree import is_checkpoint_file, walk_files
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 
-_SIDECAR = ".yaml"
-
-
 HELP = (
-    "check checkpoints: v1 against their sidecars, legacy files by a safe load with every "
+    "check checkpoints: v1 against their sidecars, anything else by a safe load with every "
     "CRC (a directory: all below it)"
 )
+_SIDECAR = ".yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, metavar="PATH|DIR")
 
 
-def _is_v1(name: str) -> bool:
-    return parse_v1_name(name) is not None
+def _v1_role(name: str) -> FileRole | None:
+    parsed = parse_v1_name(name)
+    return None if parsed is None else parsed.role
 
 
 def _targets(path: Path) -> list[Path]:
-    """The file itself, or below a directory: each v1 sidecar and each legacy-named file."""
+    """The file itself; below a directory, each v1 sidecar and every other checkpoint file
+    (a v1 weights file is covered by its sidecar)."""
     if not path.is_dir():
         if not path.exists():
             raise CheckpointNotFoundError("no such file or directory", path)
         return [path]
     found: list[Path] = []
-    for directory in walk_checkpoint_dirs(path):
-        for name in sorted(os.listdir(directory)):
-            if name.startswith("."):
+    for directory, names in walk_files(path):
+        present = set(names)
+        for name in names:
+            role = _v1_role(name)
+            if role is FileRole.SIDECAR:
+                found.append(directory / name)
+            elif role is FileRole.WEIGHTS and name.removesuffix(".pt") + _SIDECAR in present:
                 continue
-            v1_sidecar = name.endswith(_SIDECAR) and _is_v1(name)
-            if v1_sidecar or (not _is_v1(name) and parse_legacy_name(name) is not None):
+            elif is_checkpoint_file(name):
                 found.append(directory / name)
     return found
 
 
 def _check(target: Path) -> dict[str, Any]:
     """One result: ``ok``, and ``refused`` for a file the engine will not open."""
-    if _is_v1(target.name):
+    if _v1_role(target.name) in (FileRole.SIDECAR, FileRole.WEIGHTS):
         info = verify_checkpoint(target)
         return {"path": str(info.path), "ok": True, "detail": f"sha256 {info.metadata['sha256']}"}
-    from compat import load  # imports torch: only when there are legacy files
+    from compat import load  # imports torch: only when there are such files
 
     try:
         result = load(target, check_crc=True)
     except UnsafeCheckpointError as exc:
         return {"path": str(target), "ok": False, "refused": True, "error": str(exc)}
-    detail = f"legacy {result.source_format} {result.kind}: safe load and CRCs ok"
+    detail = f"{result.source_format} {result.kind}: safe load and CRCs ok"
     return {"path": str(target), "ok": True, "detail": detail}
 
 
 def run(args: argparse.Namespace) -> int:
     targets = _targets(args.path)
     if not targets:
-        raise CheckpointNotFoundError("no checkpoint (v1 or legacy-named) below it", args.path)
+        raise CheckpointNotFoundError("no checkpoint file below it", args.path)
     results: list[dict[str, Any]] = []
     for target in progress(targets, "verifying"):
         try:
