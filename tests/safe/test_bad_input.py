@@ -193,13 +193,19 @@ def test_unvetted_function_calls_are_refused_but_classes_stay_inert(tmp_path: Pa
     assert result.metadata == {"x": {"__class__": "fakeproj.Thing", "__args__": [3]}}
 
 
-def test_renamed_class_is_rebuilt_as_the_new_class(tmp_path: Path) -> None:
+def _write_ratio(path: Path, text: str) -> None:
+    """A pickle of ``{"r": fakeproj.Ratio(text)}``, whose class then disappears."""
+
     class Ratio:
         def __reduce__(self) -> tuple[object, tuple[str]]:
-            return Ratio, ("1/3",)
+            return Ratio, (text,)
 
     with fake_module("fakeproj", Ratio=Ratio):
-        (tmp_path / "ratio.pkl").write_bytes(dumps({"r": Ratio()}))
+        path.write_bytes(dumps({"r": Ratio()}))
+
+
+def test_renamed_class_is_rebuilt_as_the_new_class(tmp_path: Path) -> None:
+    _write_ratio(tmp_path / "ratio.pkl", "1/3")
     renames = {"renames": {"fakeproj.Ratio": "fractions.Fraction"}}
     result = safe.load(tmp_path / "ratio.pkl", safe_globals=[renames])
     assert result.metadata == {"r": Fraction(1, 3)}
@@ -223,12 +229,7 @@ def test_trust_warns_and_really_unpickles(tmp_path: Path) -> None:
 
 
 def test_a_plugin_contributes_renames_through_the_hook(tmp_path: Path) -> None:
-    class Ratio:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            return Ratio, ("2/3",)
-
-    with fake_module("fakeproj", Ratio=Ratio):
-        (tmp_path / "ratio.pkl").write_bytes(dumps({"r": Ratio()}))
+    _write_ratio(tmp_path / "ratio.pkl", "2/3")
 
     class Renames:
         @compat.hookimpl
