@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from compat._migrate import Status, migrate
+from compat.upgrade._migrate import Status, migrate
 
 LEGACY_MODULE = "bench_legacy.agent"
 MB = 1024 * 1024

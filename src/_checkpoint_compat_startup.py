@@ -6,9 +6,11 @@ It holds the first-party plugin tables as plain literals and the ``sys.meta_path
 
 The finder answers only for the top-level names of legacy module paths (those of
 ``LEGACY_PREFIXES``, plus whatever loaded plugins declare later); for any other import it
-costs one set lookup. Resolution lives in ``compat._aliases`` and is imported on the first
-legacy name. So this module imports ``sys`` and nothing else, not even ``typing``: no
-config is read, neither pluggy nor torch is loaded, until legacy code runs.
+costs one set lookup. Resolution lives in the plugin host, which this module knows only by
+name (``RESOLVER``, as an entry point would name it) and imports on the first legacy name.
+So this module imports ``sys`` and nothing else, not even ``typing`` and never ``compat``:
+no config is read, neither pluggy nor torch is loaded, until legacy code runs, and the
+imports run one way (``compat.host`` uses these tables; nothing here imports it).
 
 PYTEST_DONT_REWRITE: pytest would rewrite this module as part of a distribution with a
 pytest plugin, but it is imported at interpreter start, before pytest runs.
@@ -21,8 +23,8 @@ import sys
 
 #: Plugin name -> module that holds its ``@compat.hookimpl`` functions, registered in this order.
 BUILTIN_PLUGINS: dict[str, str] = {
-    "core": "compat._core",
-    "materialisers": "compat._materialisers",
+    "core": "compat.host._core",
+    "materialisers": "compat.engine._materialisers",
 }
 
 #: Plugins the host cannot run without; asking to disable one raises ``EssentialPluginError``.
@@ -38,6 +40,10 @@ LEGACY_PREFIXES: dict[str, str] = {
     "metta.agent.policy_cache": "policy_store",
     "metta.agent.mocks": "policy_store",
 }
+
+#: ``module:function`` that serves a legacy name, called as ``function(finder, fullname, path,
+#: target)`` like ``find_spec``; imported by name on the first legacy import.
+RESOLVER = "compat.host._aliases:find_legacy_spec"
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~8 ms at start-up
 if TYPE_CHECKING:
@@ -61,9 +67,10 @@ class LegacyImportFinder:
     ) -> "ModuleSpec | None":
         if fullname.partition(".")[0] not in self.roots:
             return None
-        from compat._aliases import find_legacy_spec
-
-        return find_legacy_spec(self, fullname, path, target)
+        module, _, function = RESOLVER.partition(":")
+        resolve = getattr(__import__(module, fromlist=[function]), function)
+        spec: ModuleSpec | None = resolve(self, fullname, path, target)
+        return spec
 
 
 def install() -> LegacyImportFinder:

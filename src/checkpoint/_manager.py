@@ -47,6 +47,7 @@ from ._storage import (
     staged,
     sweep_stale_temp_files,
 )
+from ._weights_only import read_weights_only
 from .errors import (
     CheckpointCorruptError,
     CheckpointNotFoundError,
@@ -58,20 +59,6 @@ WEIGHTS_ONLY_BYPASSABLE = Version(torch.__version__) < Version("2.6")
 """Before torch 2.6, ``weights_only=True`` could be bypassed by a crafted file (CVE-2025-32434)."""
 TRAINER_STATE_VERSION = 1
 _LOAD_ERRORS = (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError)
-
-
-def _load_with_the_safe_engine(path: Path) -> dict[str, Any]:
-    """Read a trainer state with ``compat.load``, whose allowlist holds on every torch.
-
-    For torch < 2.6, where ``weights_only=True`` can be bypassed (CVE-2025-32434). Imported
-    here, not at the top: the engine itself imports this package.
-    """
-    from compat import load
-
-    root = load(path).root
-    if not isinstance(root, dict):
-        raise CheckpointCorruptError("is not a trainer state; resume from an earlier epoch", path)
-    return root
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,14 +271,11 @@ class CheckpointManager:
         if not epochs or (epoch is not None and epoch not in epochs):
             return None
         path = self._path(max(epochs) if epoch is None else epoch, TRAINER_SUFFIX)
-        if WEIGHTS_ONLY_BYPASSABLE:  # a trainer state has no sha256 to check first
-            return _load_with_the_safe_engine(path)
-        try:
-            state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-        except _LOAD_ERRORS as exc:
+        state = read_weights_only(path)  # not torch.load: see _weights_only
+        if not isinstance(state, dict):
             raise CheckpointCorruptError(
-                f"trainer state cannot be read ({exc}); resume from an earlier epoch", path
-            ) from exc
+                "is not a trainer state; resume from an earlier epoch", path
+            )
         return state
 
     def verify(self, epoch: int | None = None) -> CheckpointInfo:

@@ -1,4 +1,8 @@
-"""checkpoint-compat's compatibility layer: plugin host, deprecations, legacy imports.
+"""checkpoint-compat's compatibility layer: plugin host, safe loading engine, conversion, CLI.
+
+Four sub-packages, each importing only those below it (``tests/test_layering.py`` checks):
+``cli`` -> ``upgrade`` (convert, migrate) -> ``engine`` (inspect, load) -> ``host`` (plugins,
+deprecations, aliases), and all of them -> ``checkpoint``, which imports none of them.
 
 Public names load on first access (PEP 562): importing the package (for the legacy-import
 finder, or for one error class) must not pull in pluggy or torch.
@@ -10,10 +14,11 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~8 ms 
 if TYPE_CHECKING:
     from checkpoint.errors import CompatDeprecationWarning, RemovedAPIError
     from compat import deprecations, plugins
-    from compat._config import Settings
-    from compat._convert import convert
-    from compat._deprecate import warn_deprecated
-    from compat._hookspecs import (
+    from compat.deprecations import Deprecation
+    from compat.engine._safe import InspectReport, LoadResult, inspect, load
+    from compat.host._config import Settings
+    from compat.host._deprecate import warn_deprecated
+    from compat.host._hookspecs import (
         Converter,
         InertObject,
         LegacyAlias,
@@ -22,36 +27,35 @@ if TYPE_CHECKING:
         SafeGlobals,
         hookimpl,
     )
-    from compat._ledger import CallSite
-    from compat._safe import InspectReport, LoadResult, inspect, load
-    from compat._shims import deprecated, deprecated_attributes, renamed_kwarg
-    from compat._uris import resolve_uri
-    from compat.deprecations import Deprecation
+    from compat.host._ledger import CallSite
+    from compat.host._shims import deprecated, deprecated_attributes, renamed_kwarg
+    from compat.host._uris import resolve_uri
+    from compat.upgrade._convert import convert
 
 #: Public name -> the module that defines it (a name equal to its module's is the module).
 _LAZY: dict[str, str] = {
     "plugins": "compat.plugins",
     "deprecations": "compat.deprecations",
     "Deprecation": "compat.deprecations",
-    "deprecated": "compat._shims",
-    "deprecated_attributes": "compat._shims",
-    "renamed_kwarg": "compat._shims",
-    "warn_deprecated": "compat._deprecate",
-    "hookimpl": "compat._hookspecs",
-    "LegacyAlias": "compat._hookspecs",
-    "SafeGlobals": "compat._hookspecs",
-    "LoadStrategy": "compat._hookspecs",
-    "InertObject": "compat._hookspecs",
-    "Materialiser": "compat._hookspecs",
-    "Converter": "compat._hookspecs",
-    "CallSite": "compat._ledger",
-    "Settings": "compat._config",
-    "resolve_uri": "compat._uris",
-    "inspect": "compat._safe",
-    "load": "compat._safe",
-    "convert": "compat._convert",
-    "InspectReport": "compat._safe",
-    "LoadResult": "compat._safe",
+    "deprecated": "compat.host._shims",
+    "deprecated_attributes": "compat.host._shims",
+    "renamed_kwarg": "compat.host._shims",
+    "warn_deprecated": "compat.host._deprecate",
+    "hookimpl": "compat.host._hookspecs",
+    "LegacyAlias": "compat.host._hookspecs",
+    "SafeGlobals": "compat.host._hookspecs",
+    "LoadStrategy": "compat.host._hookspecs",
+    "InertObject": "compat.host._hookspecs",
+    "Materialiser": "compat.host._hookspecs",
+    "Converter": "compat.host._hookspecs",
+    "CallSite": "compat.host._ledger",
+    "Settings": "compat.host._config",
+    "resolve_uri": "compat.host._uris",
+    "inspect": "compat.engine._safe",
+    "load": "compat.engine._safe",
+    "convert": "compat.upgrade._convert",
+    "InspectReport": "compat.engine._safe",
+    "LoadResult": "compat.engine._safe",
     "CompatDeprecationWarning": "checkpoint.errors",
     "RemovedAPIError": "checkpoint.errors",
 }

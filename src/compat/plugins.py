@@ -12,7 +12,7 @@ import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from compat._manager import PluginStatus, get_host
+from compat.host._pluginhost import PluginStatus, get_host
 
 __all__ = ["PluginStatus", "disable", "disabled", "enable", "list", "register", "unregister"]
 

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from compat._config import ENV_LEDGER, ENV_STRICT
-from compat._ledger import LEDGER
+from compat.host._config import ENV_LEDGER, ENV_STRICT
+from compat.host._ledger import LEDGER
 
 _SHOWN = 20
 _PREVIOUS_STRICT = pytest.StashKey[str | None]()

@@ -15,8 +15,8 @@ from host_helpers import PLUGIN_SOURCE, write_module
 
 import _checkpoint_compat_startup as _builtin
 from _checkpoint_compat_startup import install
-from compat import _manager
-from compat._ledger import LEDGER
+from compat.host import _pluginhost
+from compat.host._ledger import LEDGER
 
 COMPAT_VARIABLES = (
     "COMPAT_DISABLE",
@@ -37,9 +37,9 @@ def fresh_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    _manager.reset()
+    _pluginhost.reset()
     yield
-    _manager.reset()
+    _pluginhost.reset()
     LEDGER.clear()
     for name in [name for name in sys.modules if name.startswith(TEST_MODULES)]:
         del sys.modules[name]

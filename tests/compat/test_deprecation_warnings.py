@@ -11,8 +11,8 @@ from host_helpers import next_line
 
 import compat
 from checkpoint.errors import CheckpointCompatError, CompatDeprecationWarning, RemovedAPIError
-from compat import _deprecate
-from compat._ledger import LEDGER
+from compat.host import _deprecate
+from compat.host._ledger import LEDGER
 
 
 def test_function_warning_points_at_the_caller() -> None:

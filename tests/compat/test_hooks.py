@@ -16,7 +16,7 @@ import _checkpoint_compat_startup as _builtin
 import compat
 from checkpoint.errors import CompatPluginWarning, EssentialPluginError, PluginError
 from compat import LegacyAlias
-from compat._manager import get_host
+from compat.host._pluginhost import get_host
 
 RECORDER_SOURCE = """
     import compat

@@ -15,7 +15,7 @@ from host_helpers import next_line, write_module
 import compat
 from _checkpoint_compat_startup import LegacyImportFinder, install
 from checkpoint.errors import CompatDeprecationWarning, RemovedAPIError
-from compat import _deprecate, _manager
+from compat.host import _deprecate, _pluginhost
 
 
 def test_the_finder_is_registered_once_ahead_of_the_path_finder() -> None:
@@ -64,7 +64,7 @@ def test_names_no_plugin_declares_stay_missing(legacy_layout: Path) -> None:
 def test_unrelated_imports_do_not_start_the_host() -> None:
     assert install().find_spec("some_module_nobody_has") is None
     assert importlib.util.find_spec("json") is not None
-    assert _manager._SLOT._host is None
+    assert _pluginhost._SLOT._host is None
 
 
 def test_a_removed_legacy_module_refuses_to_import(

@@ -10,7 +10,7 @@ from host_helpers import FIRST_PARTY, write_module
 
 import compat
 from checkpoint.errors import CompatPluginWarning, PluginError
-from compat._manager import PluginStatus
+from compat.host._pluginhost import PluginStatus
 
 GOOD_PLUGIN = """
     import compat

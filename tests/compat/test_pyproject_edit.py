@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checkpoint.errors import PluginError
-from compat._pyproject import find_nearest, write_disable_list
+from compat.host._pyproject import find_nearest, write_disable_list
 
 ORIGINAL = """\
 [project]

@@ -14,7 +14,14 @@ from host_helpers import PLUGIN_SOURCE, write_module
 
 PTH = "checkpoint_compat_aliases.pth"
 REPOSITORY = Path(__file__).parents[2]
-HEAVY = ("pluggy", "torch", "typing", "checkpoint", "compat._aliases", "compat._manager")
+HEAVY = (
+    "pluggy",
+    "torch",
+    "typing",
+    "checkpoint",
+    "compat.host._aliases",
+    "compat.host._pluginhost",
+)
 
 REPORT = """
 import json, sys

@@ -111,7 +111,7 @@ def test_the_essential_plugin_cannot_be_switched_off_by_configuration(
         compat.plugins.list()
     monkeypatch.delenv("COMPAT_DISABLE")
     (tmp_path / "work" / "pyproject.toml").write_text('[tool.compat]\ndisable = ["core"]\n')
-    compat._manager.reset()
+    compat.host._pluginhost.reset()
     with pytest.raises(EssentialPluginError, match=r"\[tool.compat\] disable"):
         compat.plugins.list()
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sample_legacy_api as sample
 
-from compat._ledger import LEDGER, CallSite, UsageRecord, read_jsonl
 from compat.cli import main
+from compat.host._ledger import LEDGER, CallSite, UsageRecord, read_jsonl
 
 HERE = Path(__file__).parent
 THREADS = 16

@@ -12,7 +12,7 @@ import torch
 import compat
 import compat.plugins
 from checkpoint.errors import UnconvertibleCheckpointError
-from compat._chain import TERMINAL, converter_index, run_chain
+from compat.upgrade._chain import TERMINAL, converter_index, run_chain
 from compat_converters import INDEX
 
 SOURCE = Path("model_0005.pt")

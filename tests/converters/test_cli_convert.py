@@ -10,7 +10,7 @@ import torch
 from convert_helpers import LEGACY, run_ckpt
 
 import compat
-import compat._v1write
+import compat.upgrade._v1write
 from checkpoint.errors import ConversionVerificationError, UnconvertibleCheckpointError
 from compat.cli import main
 
@@ -52,7 +52,7 @@ def test_an_epoch_already_committed_is_not_overwritten(
 def test_a_failed_verification_removes_the_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(compat._v1write, "differences", lambda *_: ["w: tensor differs"])
+    monkeypatch.setattr(compat.upgrade._v1write, "differences", lambda *_: ["w: tensor differs"])
     with pytest.raises(ConversionVerificationError, match="w: tensor differs"):
         compat.convert(RECORD, tmp_path / "run.e00000001.pt")
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []

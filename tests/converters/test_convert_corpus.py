@@ -17,8 +17,8 @@ from convert_helpers import HOSTILE, LEGACY, METTA, metta_manifest, requires_met
 import compat
 from checkpoint import read_sidecar
 from checkpoint.errors import ConversionTargetError
-from compat._bitwise import differences
 from compat.cli import main
+from compat.upgrade._bitwise import differences
 from digest import flatten_optimizer_state, state_dict_digest
 from zipedit import flip_record_byte
 
@@ -170,7 +170,7 @@ def test_the_trainer_file_at_the_target_is_read_by_the_safe_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It is whatever sits in the output directory: never handed to torch.load."""
-    from compat._v1write import trainer_provenance
+    from compat.upgrade._v1write import trainer_provenance
 
     written = compat.convert(TRAINER_SOURCES[0], tmp_path / "run.e00000009.pt").path
 

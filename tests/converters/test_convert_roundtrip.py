@@ -27,7 +27,7 @@ from torch import nn
 
 import compat
 from checkpoint import read_sidecar
-from compat._bitwise import differences
+from compat.upgrade._bitwise import differences
 
 Layer = tuple[object, ...]
 Spec = Layer | tuple[str, list["Spec"]]

@@ -16,9 +16,9 @@ from craft import Storage, Tensor, dumps, fake_module, nested_dicts, zip_checkpo
 from safe_paths import CORPUS, HOSTILE
 
 import compat
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError
-from compat._containers import Format, main_pickle
+from compat.engine._containers import Format, main_pickle
 from zipedit import flip_record_byte
 
 SMALL_ZIP = CORPUS / "torch-2.0.1" / "state_dict_zip.pt"

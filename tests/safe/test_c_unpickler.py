@@ -17,12 +17,12 @@ from craft import Storage, Tensor, dumps, fake_module, zip_checkpoint
 from safe_paths import CORPUS, HOSTILE, METTA
 
 import compat
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError
-from compat._allowlist import Allowlist
-from compat._inert import FastInertUnpickler, needs_watching
-from compat._placeholder import Placeholder
-from compat._scan import scan_pickle
+from compat.engine._allowlist import Allowlist
+from compat.engine._inert import FastInertUnpickler, needs_watching
+from compat.engine._placeholder import Placeholder
+from compat.engine._scan import scan_pickle
 from digest import state_dict_digest
 
 FOUR_FLOATS = np.arange(4, dtype=np.float32).tobytes()

@@ -14,7 +14,7 @@ import pytest
 import torch
 from craft import fake_module
 
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint import CheckpointManager
 from checkpoint.errors import PluginError, UnreadableCheckpointError
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safe_paths import CORPUS
 
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError
 
 BASES = {

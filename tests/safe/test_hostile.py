@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from safe_paths import HOSTILE
 
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint.errors import UnsafeCheckpointError
-from compat._allowlist import Allowlist
-from compat._inert import InertUnpickler
+from compat.engine._allowlist import Allowlist
+from compat.engine._inert import InertUnpickler
 
 MANIFEST = json.loads((HOSTILE / "MANIFEST.json").read_text())["files"]
 TARGET = "PWNED_shutil_rmtree_target"

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safe_paths import CORPUS
 
-import compat._safe as safe
-from compat._placeholder import Placeholder, attributes
-from compat._plaindata import plain
+import compat.engine._safe as safe
+from compat.engine._placeholder import Placeholder, attributes
+from compat.engine._plaindata import plain
 from digest import flatten_optimizer_state, state_dict_digest
 
 TRUTHS = sorted(CORPUS.glob("torch-*/*.truth.json"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safe_paths import FORBIDDEN, METTA
 
-import compat._safe as safe
+import compat.engine._safe as safe
 from digest import state_dict_digest
 
 if not (METTA / "MANIFEST.json").is_file():

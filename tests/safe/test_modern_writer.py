@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import compat._safe as safe
+import compat.engine._safe as safe
+from checkpoint._plain import torch_can_save
 
 
 def _state() -> dict[str, torch.Tensor]:
@@ -26,6 +27,12 @@ def _state() -> dict[str, torch.Tensor]:
         "scalar": torch.tensor(3, dtype=torch.int64),
         "empty": torch.empty(0, 3),
         "nan": torch.tensor([float("nan"), float("inf")]),
+        # no typed storage: torch >= 2.1 writes these with _rebuild_tensor_v3
+        **{
+            name: torch.arange(-2, 4).to(getattr(torch, name))
+            for name in ("float8_e4m3fn", "float8_e5m2", "uint16", "uint32", "uint64")
+            if hasattr(torch, name) and torch_can_save(getattr(torch, name))
+        },
     }
 
 

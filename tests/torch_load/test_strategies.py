@@ -10,7 +10,7 @@ import torch
 from packaging.version import Version
 
 import compat
-import compat._safe as safe
+import compat.engine._safe as safe
 from checkpoint.errors import UnreadableCheckpointError, UnsafeCheckpointError, UntrustedLoadWarning
 from compat_torch_load import InertEngineOnly, WeightsOnly, choose_strategy
 from digest import state_dict_digest

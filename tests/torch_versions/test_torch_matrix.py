@@ -27,6 +27,7 @@ SUBSET = (
     "tests/safe",
     "tests/checkpoint/test_manager.py",
     "tests/checkpoint/test_roundtrip.py",
+    "tests/checkpoint/test_weights_only.py",
 )
 SUITE_TIMEOUT_S = 600
 _PROBE = """

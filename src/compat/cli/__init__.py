@@ -5,6 +5,9 @@ which returns the process exit code. Every verb gets ``--json`` here (SPEC §5).
 imports the loading engine (and with it torch, a second or more) inside ``run``, so that
 ``ckpt ls``, ``ckpt plugins`` or ``ckpt verify`` of v1 checkpoints never pay for it.
 Exit codes follow SPEC §5: 0 ok, 1 failure, 2 usage, 3 refused as unsafe.
+
+The top layer of ``compat``: it may import every other (``upgrade``, ``engine``, ``host``)
+and ``checkpoint``; nothing imports it but the ``ckpt`` console script.
 """
 
 from __future__ import annotations

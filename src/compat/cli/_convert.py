@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat._convert import convert_file  # imports torch: only when the verb runs
-    from compat._targets import target_of
+    from compat.upgrade._convert import convert_file  # imports torch: only when the verb runs
+    from compat.upgrade._targets import target_of
 
     conversion = convert_file(args.src, target_of(args.src, args.dst))
     report = conversion.to_json()

@@ -10,8 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
-from compat._config import ENV_LEDGER
-from compat._ledger import read_jsonl
+from compat.host._config import ENV_LEDGER
+from compat.host._ledger import read_jsonl
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
 

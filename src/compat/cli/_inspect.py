@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat._safe import Verdict, inspect  # imports torch: only when the verb runs
+    from compat.engine._safe import Verdict, inspect  # imports torch: only when the verb runs
 
     report = inspect(args.path)
     code = EXIT_UNSAFE if report.verdict is Verdict.REFUSED else EXIT_OK

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat._migrate import Status, default_out, migrate  # imports torch: only when run
+    from compat.upgrade._migrate import Status, default_out, migrate  # imports torch: only when run
 
     if not args.dir.is_dir():
         raise CheckpointNotFoundError("is not a directory; pass a run tree to migrate", args.dir)

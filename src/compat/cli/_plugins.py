@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compat import _manager, _pyproject
-from compat._manager import PluginStatus, get_host
+from compat.host import _pluginhost, _pyproject
+from compat.host._pluginhost import PluginStatus, get_host
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
 
@@ -73,7 +73,7 @@ def _switch(name: str, *, enable: bool, as_json: bool) -> int:
     changed = wanted != listed
     if changed:
         _pyproject.write_disable_list(pyproject, wanted)
-    _manager.reset()
+    _pluginhost.reset()
     status = _status_of(name)
     if as_json:
         print_json({**status, "pyproject": str(pyproject), "changed": changed})

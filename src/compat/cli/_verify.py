@@ -14,7 +14,7 @@ from typing import Any
 from checkpoint import verify_checkpoint
 from checkpoint._naming import FileRole, parse_v1_name
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
-from compat._tree import is_checkpoint_file, walk_files
+from compat.upgrade._tree import is_checkpoint_file, walk_files
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 

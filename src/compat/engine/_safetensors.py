@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 
 from checkpoint.errors import UnreadableCheckpointError
-
-from ._containers import safetensors_header
+from compat.engine._containers import safetensors_header
 
 __all__ = ["read_safetensors"]
 

@@ -16,8 +16,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from . import _rebuild
-from ._placeholder import Placeholder
+from compat.engine import _rebuild
+from compat.engine._placeholder import Placeholder
 
 __all__ = ["DEFERRED", "TWO_STEP_BUILDS", "Pending", "Unsettled", "settle"]
 

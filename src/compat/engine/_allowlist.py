@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import collections
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from enum import StrEnum
 
-import torch
-
+from checkpoint._tensorpickle import STORAGE_TYPES, tensor_globals
 from checkpoint.errors import PluginError
-
-from . import _rebuild
-from ._hookspecs import SafeGlobals
+from compat.engine import _rebuild
+from compat.host._hookspecs import SafeGlobals
 
 __all__ = [
     "WEIGHTS_ONLY",
@@ -102,47 +100,13 @@ _DANGEROUS_NAMES = frozenset(
     }
 )
 
-_STORAGE_TYPES: Mapping[str, torch.dtype] = {
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "ComplexFloatStorage": torch.complex64,
-    "ComplexDoubleStorage": torch.complex128,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-    "UntypedStorage": torch.uint8,
-}
-
-_DTYPE_NAMES = (
-    "float32",
-    "float64",
-    "float16",
-    "bfloat16",
-    "complex64",
-    "complex128",
-    "int64",
-    "int32",
-    "int16",
-    "int8",
-    "uint8",
-    "bool",
-)
-
 
 def _vetted() -> dict[str, tuple[Category, object]]:
     tensor, container, numpy = Category.TENSOR, Category.CONTAINER, Category.NUMPY
     table: dict[str, tuple[Category, object]] = {
-        "torch._utils._rebuild_tensor": (tensor, _rebuild.rebuild_tensor),
-        "torch._utils._rebuild_tensor_v2": (tensor, _rebuild.rebuild_tensor),
-        "torch._utils._rebuild_parameter": (tensor, _rebuild.rebuild_parameter),
-        "torch._utils._rebuild_parameter_with_state": (tensor, _rebuild.rebuild_parameter),
-        "torch.device": (tensor, _rebuild.make_device),
-        "torch.Size": (tensor, _rebuild.make_size),
+        name: (tensor, value) for name, value in tensor_globals().items()
+    }
+    table |= {
         "collections.OrderedDict": (container, collections.OrderedDict),
         "collections.defaultdict": (container, _rebuild.make_defaultdict),
         "copyreg._reconstructor": (container, _rebuild.reconstruct_placeholder),
@@ -160,10 +124,6 @@ def _vetted() -> dict[str, tuple[Category, object]]:
     plain_types = (dict, list, tuple, set, frozenset, int, float, complex, str, bool, slice)
     for kind in plain_types:
         table[f"builtins.{kind.__name__}"] = (container, kind)
-    for storage, dtype in _STORAGE_TYPES.items():
-        table[f"torch.{storage}"] = (tensor, _rebuild.StorageType(dtype))
-    for name in _DTYPE_NAMES:
-        table[f"torch.{name}"] = (tensor, getattr(torch, name))
     return table
 
 
@@ -187,7 +147,7 @@ def canonical(name: str) -> str:
     module = _PY2_MODULES.get(module, module)
     if module.startswith("numpy._core."):
         module = "numpy.core." + module.removeprefix("numpy._core.")
-    elif (module == "torch.cuda" and attr in _STORAGE_TYPES) or (
+    elif (module == "torch.cuda" and attr in STORAGE_TYPES) or (
         module == "torch.storage" and attr == "UntypedStorage"
     ):
         module = "torch"

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 
-from ._hookspecs import Materialiser
-from ._placeholder import Placeholder, attributes
-from ._rebuild import MalformedError
+from checkpoint._tensorpickle import MalformedError
+from compat.engine._placeholder import Placeholder, attributes
+from compat.host._hookspecs import Materialiser
 
 __all__ = ["MAX_DEPTH", "materialising", "plain"]
 

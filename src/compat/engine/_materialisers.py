@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from compat._hookspecs import InertObject, Materialiser, hookimpl
+from compat.host._hookspecs import InertObject, Materialiser, hookimpl
 
 Plain = Callable[[object], object]
 

@@ -32,9 +32,9 @@ import pluggy
 if TYPE_CHECKING:
     from packaging.version import Version
 
-    from compat._config import Settings
-    from compat._ledger import CallSite
     from compat.deprecations import Deprecation
+    from compat.host._config import Settings
+    from compat.host._ledger import CallSite
 
 PROJECT = "compat"
 

@@ -1,61 +1,16 @@
-"""Tensor storages of a checkpoint, read from its container with every size checked first."""
+"""Tensor storages of a legacy torch stream, allocated as the pickle names them, filled after."""
 
 from __future__ import annotations
 
 import io
 import struct
 from pathlib import Path
-from typing import Protocol
 
 import torch
 
 from checkpoint.errors import UnreadableCheckpointError
 
-from ._containers import ZipLayout
-
-__all__ = ["LegacyStorages", "StorageSource", "ZipStorages"]
-
-
-class StorageSource(Protocol):
-    """Where the storages named by a pickle's persistent ids come from."""
-
-    def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage: ...
-
-
-class ZipStorages:
-    """Storages of a zip archive: record ``<archive>/data/<key>``, shared by key.
-
-    Their CRCs are not checked here (nor by ``torch.load``): ``compat.load(check_crc=True)``
-    checks every record before reading any.
-    """
-
-    def __init__(self, file: io.BufferedIOBase, layout: ZipLayout, path: Path, limit: int) -> None:
-        self._file = file
-        self._limit = limit
-        self._layout = layout
-        self._path = path
-        self._cache: dict[str, torch.UntypedStorage] = {}
-
-    def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage:
-        nbytes = numel * dtype.itemsize
-        storage = self._cache.get(key)
-        if storage is None:
-            record = f"data/{key}"
-            # torch's allocator, not a bytearray: it leaves the pages unzeroed, so each is
-            # touched once, by the read.
-            buffer = torch.empty(
-                self._layout.size(record, self._limit, self._path), dtype=torch.uint8
-            )
-            self._layout.read_into(
-                self._file, record, buffer.numpy().data, self._path, check_crc=False
-            )
-            storage = self._cache[key] = buffer.untyped_storage()
-        if storage.nbytes() < nbytes:
-            raise UnreadableCheckpointError(
-                f"storage {key!r} holds {storage.nbytes()} bytes, the pickle expects {nbytes}",
-                self._path,
-            )
-        return storage
+__all__ = ["LegacyStorages"]
 
 
 class LegacyStorages:

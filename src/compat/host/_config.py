@@ -71,7 +71,7 @@ def reset() -> None:
 
 
 def load_settings(cwd: Path) -> Settings:
-    from compat import _pyproject
+    from compat.host import _pyproject
 
     pyproject = _pyproject.find_nearest(cwd)
     table = _pyproject.read_tool_table(pyproject) if pyproject else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checkpoint.errors import UnresolvableURIError
-from compat._manager import get_host
+from compat.host._pluginhost import get_host
 
 
 def resolve_uri(uri: str) -> list[Path]:

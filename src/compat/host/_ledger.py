@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
-from compat._config import ENV_LEDGER
+from compat.host._config import ENV_LEDGER
 
 if TYPE_CHECKING:
     from compat.deprecations import Deprecation

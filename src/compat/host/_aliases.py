@@ -17,8 +17,8 @@ from importlib import import_module
 from importlib.machinery import ModuleSpec
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from compat import _config
-from compat._deprecate import emit
+from compat.host import _config
+from compat.host._deprecate import emit
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from _checkpoint_compat_startup import LegacyImportFinder
-    from compat._hookspecs import LegacyAlias
+    from compat.host._hookspecs import LegacyAlias
 
 
 class _Plan(NamedTuple):
@@ -118,7 +118,7 @@ def find_legacy_spec(
     path: Sequence[str] | None,
     target: ModuleType | None,
 ) -> ModuleSpec | None:
-    from compat._manager import get_host
+    from compat.host._pluginhost import get_host
 
     # Below an alias, the "real" module would be the target's submodule loaded a second time.
     parent = fullname.rpartition(".")[0]

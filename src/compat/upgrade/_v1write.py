@@ -24,12 +24,11 @@ from checkpoint.errors import (
     ConversionVerificationError,
     UnconvertibleCheckpointError,
 )
-
-from ._bitwise import differences
-from ._draft import sha256_of
-from ._plainvalues import weights_only_plain, yaml_plain
-from ._safe import load
-from ._targets import Target
+from compat.engine._safe import load
+from compat.upgrade._bitwise import differences
+from compat.upgrade._draft import sha256_of
+from compat.upgrade._plainvalues import weights_only_plain, yaml_plain
+from compat.upgrade._targets import Target
 
 #: The key of a trainer file's ``extra`` that holds its provenance (trainer-only sources).
 PROVENANCE_KEY = "converted_from"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Generator, Iterable
 
-from compat._hookspecs import LegacyAlias, hookimpl
-from compat._manager import report_problem
+from compat.host._hookspecs import LegacyAlias, hookimpl
+from compat.host._pluginhost import report_problem
 
 _OWN_PACKAGES = frozenset({"compat", "checkpoint"})
 

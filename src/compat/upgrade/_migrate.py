@@ -21,13 +21,12 @@ from typing import TypeVar
 from checkpoint import read_sidecar, verify_checkpoint
 from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name
 from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
-
-from ._chain import ConverterIndex, converter_index
-from ._convert import convert_file
-from ._draft import sha256_of
-from ._targets import Target, run_name_for
-from ._tree import is_checkpoint_file, walk_files
-from ._v1write import trainer_provenance
+from compat.upgrade._chain import ConverterIndex, converter_index
+from compat.upgrade._convert import convert_file
+from compat.upgrade._draft import sha256_of
+from compat.upgrade._targets import Target, run_name_for
+from compat.upgrade._tree import is_checkpoint_file, walk_files
+from compat.upgrade._v1write import trainer_provenance
 
 __all__ = ["Outcome", "Status", "default_out", "migrate"]
 

@@ -15,9 +15,9 @@ from enum import StrEnum
 
 import torch
 
-from ._placeholder import Placeholder, attributes
-from ._plaindata import MAX_DEPTH, plain
-from ._rebuild import MalformedError
+from checkpoint._tensorpickle import MalformedError
+from compat.engine._placeholder import Placeholder, attributes
+from compat.engine._plaindata import MAX_DEPTH, plain
 
 __all__ = ["Kind", "Recovered", "recover"]
 

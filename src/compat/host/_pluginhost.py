@@ -22,13 +22,13 @@ import pluggy
 
 from _checkpoint_compat_startup import BUILTIN_PLUGINS, ESSENTIAL_PLUGINS, LEGACY_PREFIXES, install
 from checkpoint.errors import CompatPluginWarning, EssentialPluginError, PluginError
-from compat import _config, _hookspecs
-from compat._aliases import LOADER, AliasTable
-from compat._config import ENV_STRICT_PLUGINS, Disablement, Settings
-from compat._deprecate import installed_version
-from compat._ledger import LEDGER, CallSite
-from compat._trace import trace_hook_calls
 from compat.deprecations import Deprecation
+from compat.host import _config, _hookspecs
+from compat.host._aliases import LOADER, AliasTable
+from compat.host._config import ENV_STRICT_PLUGINS, Disablement, Settings
+from compat.host._deprecate import installed_version
+from compat.host._ledger import LEDGER, CallSite
+from compat.host._trace import trace_hook_calls
 
 ENTRY_POINT_GROUP = "compat.plugins"
 DISTRIBUTION = "checkpoint-compat"

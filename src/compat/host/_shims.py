@@ -11,8 +11,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
-from compat._deprecate import emit
 from compat.deprecations import Deprecation
+from compat.host._deprecate import emit
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")

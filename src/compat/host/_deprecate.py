@@ -17,9 +17,9 @@ from pathlib import Path
 from types import FrameType
 
 from checkpoint.errors import CompatDeprecationWarning, RemovedAPIError
-from compat._config import ENV_STRICT, env_flag
-from compat._ledger import LEDGER, CallSite
 from compat.deprecations import Deprecation
+from compat.host._config import ENV_STRICT, env_flag
+from compat.host._ledger import LEDGER, CallSite
 
 _HERE = Path(__file__).parent
 _MACHINERY = frozenset(str(_HERE / name) for name in ("_deprecate.py", "_shims.py", "_aliases.py"))

@@ -26,13 +26,14 @@ import torch
 from packaging.version import Version
 
 from checkpoint import read_sidecar
+from checkpoint._tensorpickle import StorageSource
+from checkpoint._ziparchive import ZIP_ERRORS, ZipStorages
 from checkpoint.errors import (
     UnreadableCheckpointError,
     UnsafeCheckpointError,
     UntrustedLoadWarning,
 )
-
-from ._allowlist import (
+from compat.engine._allowlist import (
     WEIGHTS_ONLY,
     Allowlist,
     Category,
@@ -41,9 +42,8 @@ from ._allowlist import (
     is_dangerous,
     looks_like_function,
 )
-from ._containers import (
+from compat.engine._containers import (
     LEGACY_MAGIC,
-    ZIP_ERRORS,
     Bounded,
     Format,
     MainPickle,
@@ -52,15 +52,15 @@ from ._containers import (
     read_pickle,
     safetensors_header,
 )
-from ._deferred import Unsettled
-from ._hookspecs import Materialiser, SafeGlobals
-from ._inert import FastInertUnpickler, InertUnpickler, needs_watching
-from ._manager import get_host
-from ._plaindata import materialising
-from ._recover import Kind, recover
-from ._safetensors import read_safetensors
-from ._scan import PickleScan, quiet_escapes, scan_pickle
-from ._storages import LegacyStorages, StorageSource, ZipStorages
+from compat.engine._deferred import Unsettled
+from compat.engine._inert import FastInertUnpickler, InertUnpickler, needs_watching
+from compat.engine._legacy_storages import LegacyStorages
+from compat.engine._plaindata import materialising
+from compat.engine._recover import Kind, recover
+from compat.engine._safetensors import read_safetensors
+from compat.engine._scan import PickleScan, quiet_escapes, scan_pickle
+from compat.host._hookspecs import Materialiser, SafeGlobals
+from compat.host._pluginhost import get_host
 
 __all__ = [
     "Format",

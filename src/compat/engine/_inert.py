@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from checkpoint._tensorpickle import MalformedError, StorageSource, storage_of
 from checkpoint.errors import UnsafeCheckpointError
-
-from . import _rebuild
-from ._allowlist import Allowlist, canonical, looks_like_function
-from ._deferred import DEFERRED, TWO_STEP_BUILDS, settle
-from ._placeholder import Placeholder, RefusedCall, placeholder_type
-from ._scan import PERSISTENT, PickleScan
-from ._storages import StorageSource
+from compat.engine import _rebuild
+from compat.engine._allowlist import Allowlist, canonical, looks_like_function
+from compat.engine._deferred import DEFERRED, TWO_STEP_BUILDS, settle
+from compat.engine._placeholder import Placeholder, RefusedCall, placeholder_type
+from compat.engine._scan import PERSISTENT, PickleScan
 
 __all__ = ["FastInertUnpickler", "InertUnpickler", "needs_watching"]
 
@@ -123,23 +122,13 @@ class _Resolver:
 
     def persistent_load(self, pid: Any) -> Any:
         if not isinstance(pid, tuple) or not pid:
-            raise _rebuild.MalformedError("a persistent id is not a tuple")
+            raise MalformedError("a persistent id is not a tuple")
         kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
         if kind == "module" and len(pid) == 4:
             return self._module_class(pid[1])  # a legacy nn.Module class with its source
-        if kind != "storage" or len(pid) not in (5, 6) or self._storages is None:
-            raise _rebuild.MalformedError(f"unexpected persistent id {kind!r}")
-        storage_type, key, _location, numel = pid[1:5]
-        if len(pid) == 6 and pid[5] is not None:
-            raise _rebuild.MalformedError("storage views (torch < 0.4) are not supported")
-        if isinstance(key, bytes):
-            key = key.decode("ascii")
-        if not isinstance(storage_type, _rebuild.StorageType):
-            raise _rebuild.MalformedError("a storage persistent id names no storage type")
-        if not isinstance(key, str) or type(numel) is not int or numel < 0:
-            raise _rebuild.MalformedError("a storage persistent id has a bad key or size")
-        data = self._storages.get(key, storage_type.dtype, numel)
-        return _rebuild.StorageRef(data, storage_type.dtype)
+        if kind != "storage" or self._storages is None:
+            raise MalformedError(f"unexpected persistent id {kind!r}")
+        return storage_of(pid, self._storages)
 
     def _module_class(self, cls: object) -> object:
         return cls
@@ -158,7 +147,7 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
 
     def _call(self, func: object, args: object, kwargs: object = None) -> object:
         if not isinstance(args, tuple) or not isinstance(kwargs, dict | None):
-            raise _rebuild.MalformedError("call arguments are not a tuple")
+            raise MalformedError("call arguments are not a tuple")
         if (isinstance(func, type) and issubclass(func, Placeholder)) or (
             self._allowlist.is_vetted_callable(func)
         ):
@@ -171,7 +160,7 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
         ``_call`` (placeholders record the arguments, vetted callables are called)."""
         if isinstance(cls, type) and self._allowlist.is_contributed(cls):
             if not isinstance(args, tuple) or not isinstance(kwargs, dict | None):
-                raise _rebuild.MalformedError("NEWOBJ arguments are not a tuple")
+                raise MalformedError("NEWOBJ arguments are not a tuple")
             return cls.__new__(cls, *args, **(kwargs or {}))
         return self._call(cls, args, kwargs)
 
@@ -188,13 +177,13 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
         elif isinstance(inst, collections.OrderedDict) and isinstance(state, dict):
             for key, value in state.items():
                 if not isinstance(key, str) or key.startswith("__") or key in _LOOKED_UP:
-                    raise _rebuild.MalformedError(f"{key!r} is not a plain attribute name")
+                    raise MalformedError(f"{key!r} is not a plain attribute name")
                 setattr(inst, key, value)
         elif self._allowlist.is_contributed(type(inst)):
             self.stack.append(state)  # a class a plugin or the caller vetted: pickle's own BUILD
             _PICKLE_BUILD(self)
         else:
-            raise _rebuild.MalformedError(f"the pickle sets the state of a {type(inst).__name__}")
+            raise MalformedError(f"the pickle sets the state of a {type(inst).__name__}")
 
 
 class FastInertUnpickler(_Resolver, pickle.Unpickler):
@@ -221,7 +210,7 @@ class FastInertUnpickler(_Resolver, pickle.Unpickler):
 
     def _module_class(self, cls: object) -> object:
         if not (isinstance(cls, type) and issubclass(cls, Placeholder)):
-            raise _rebuild.MalformedError("a legacy module persistent id names no inert class")
+            raise MalformedError("a legacy module persistent id names no inert class")
         return cls
 
 

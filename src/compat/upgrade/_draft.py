@@ -15,9 +15,8 @@ import torch
 
 from checkpoint import ConvertedFrom
 from checkpoint._naming import parse_legacy_name
-
-from ._containers import Format
-from ._safe import LoadResult
+from compat.engine._containers import Format
+from compat.engine._safe import LoadResult
 
 #: The engine's ``Kind`` -> the format name converters are keyed by.
 _FORMAT_OF_KIND = {"record": "policy_record", "module": "agent"}

@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from checkpoint.errors import UnconvertibleCheckpointError
-
-from ._hookspecs import Converter, ConverterKey
-from ._manager import get_host
+from compat.host._hookspecs import Converter, ConverterKey
+from compat.host._pluginhost import get_host
 
 #: The format a chain ends at; a v1 checkpoint starts there and is left as it is.
 TERMINAL: ConverterKey = ("v1", "1")

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checkpoint import CheckpointInfo, ConvertedFrom
-
-from ._chain import ConverterIndex, converter_index, run_chain
-from ._draft import initial_draft, provenance, sha256_of
-from ._safe import load
-from ._targets import Target, target_of
-from ._v1write import Written, write_v1
+from compat.engine._safe import load
+from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
+from compat.upgrade._draft import initial_draft, provenance, sha256_of
+from compat.upgrade._targets import Target, target_of
+from compat.upgrade._v1write import Written, write_v1
 
 __all__ = ["Conversion", "convert", "convert_file"]
 
