@@ -572,19 +572,19 @@ CASES: tuple[Case, ...] = (
     Case(
         "getattr_chain",
         "builtins.getattr(builtins.__import__('os'), 'system')(cmd)",
-        ("builtins.getattr", "builtins.__import__"),
+        ("builtins.__import__",),
         lambda case: getattr_call(os_module(), "system", Lit(shell(case))),
     ),
     Case(
         "runpy_run_path",
         "open(helper.py).write(code), then runpy.run_path(helper.py)",
-        ("runpy.run_path", "builtins.open", "builtins.getattr"),
+        ("runpy.run_path", "builtins.open"),
         _runpy_run_path,
     ),
     Case(
         "runpy_run_module",
         "write a helper module, sys.path.insert(0, ''), runpy.run_module(helper)",
-        ("runpy.run_module", "sys.path", "builtins.open", "builtins.getattr"),
+        ("runpy.run_module", "sys.path", "builtins.open"),
         _runpy_run_module,
     ),
     Case(
@@ -604,7 +604,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "importlib_import_module",
         "getattr(importlib.import_module('os'), 'system')(cmd)",
-        ("importlib.import_module", "builtins.getattr"),
+        ("importlib.import_module",),
         lambda case: getattr_call(
             Call(Global("importlib", "import_module"), [Lit("os")]), "system", Lit(shell(case))
         ),
@@ -612,7 +612,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "ctypes_cdll",
         "getattr(ctypes.CDLL(None), 'system')(b'cmd'): libc system() without os",
-        ("ctypes.CDLL", "builtins.getattr"),
+        ("ctypes.CDLL",),
         lambda case: getattr_call(
             Call(Global("ctypes", "CDLL"), [Lit(None)]), "system", Raw(shell(case).encode())
         ),
@@ -627,7 +627,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "sys_modules_alias",
         "sys.modules['pwned_alias'] = os, then GLOBAL pwned_alias.system",
-        ("sys.modules", "builtins.getattr", "builtins.__import__", "pwned_alias.system"),
+        ("sys.modules", "builtins.__import__"),
         _sys_modules_alias,
     ),
     Case(

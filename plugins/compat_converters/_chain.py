@@ -32,13 +32,28 @@ def _is_optimizer_state(value: object) -> bool:
     return isinstance(value, Mapping) and "state" in value and "param_groups" in value
 
 
-def _v1_trainer_state(state: Mapping[str, object]) -> dict[str, object]:
-    """``{"optimizer": ..., "extra": {...}}``: the main optimizer and everything else."""
+def _main_optimizer(state: Mapping[str, object]) -> tuple[str | None, object]:
+    """The key of the main optimizer's state and that state: a preferred name, any value
+    of its shape, or the first of a list of them (Lightning's ``optimizer_states``)."""
     key = next((name for name in _OPTIMIZER_KEYS if _is_optimizer_state(state.get(name))), None)
     if key is None:
         key = next((name for name, value in state.items() if _is_optimizer_state(value)), None)
+    if key is not None:
+        return key, state[key]
+    for value in state.values():
+        if isinstance(value, list) and value and _is_optimizer_state(value[0]):
+            return None, value[0]  # the list stays in extra whole; its tensors are shared
+    return None, None
+
+
+def _v1_trainer_state(state: Mapping[str, object]) -> dict[str, object] | None:
+    """``{"optimizer": ..., "extra": {...}}``: the main optimizer and everything else
+    (schedulers, RNG states, counters, other optimizers); ``None`` for no state at all."""
+    if not state:
+        return None
+    key, optimizer = _main_optimizer(state)
     extra = {name: value for name, value in state.items() if name != key}
-    return {"optimizer": state[key] if key is not None else None, "extra": extra}
+    return {"optimizer": optimizer, "extra": extra}
 
 
 def _draft(draft: Draft, figures: Mapping[str, object], legacy_metadata: object) -> Draft:
@@ -60,15 +75,19 @@ def upgrade_policy_record(draft: Draft) -> Draft:
     """
     metadata = _mapping(draft, "metadata")
     figures = from_mapping(metadata, time_keys=("train_time", "total_time"))
-    return {**_draft(draft, figures, dict(metadata)), "trainer_state": None}
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
 
 
 def upgrade_weights(draft: Draft) -> Draft:
     """A bare pickled agent (an ``nn.Module`` object) or a plain state_dict.
 
-    The weights are all there is: no figures, no legacy metadata, no trainer state.
+    No figures and no legacy metadata. A pickled agent's tensors that its state_dict
+    leaves out (non-persistent buffers, an attached trainer's state) become the trainer
+    state's ``extra``.
     """
-    return {**_draft(draft, _NO_FIGURES, None), "trainer_state": None}
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, _NO_FIGURES, None), "trainer_state": trainer}
 
 
 def upgrade_raw_dict(draft: Draft) -> Draft:
@@ -79,8 +98,7 @@ def upgrade_raw_dict(draft: Draft) -> Draft:
     """
     metadata = _mapping(draft, "metadata")
     figures = from_mapping(metadata, time_keys=("total_time", "train_time"))
-    optimizers = _mapping(draft, "trainer_state")
-    trainer = _v1_trainer_state(optimizers) if optimizers else None
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
     return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
 
 
@@ -97,10 +115,28 @@ def upgrade_trainer_state(draft: Draft) -> Draft:
     return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
 
 
-def upgrade_optimizer(draft: Draft) -> Draft:
-    """A pickled optimizer object saved on its own: its state_dict as the trainer state."""
+def upgrade_training_part(draft: Draft) -> Draft:
+    """One part of a training state saved on its own: an optimizer (object or state_dict,
+    e.g. transformers' ``optimizer.pt``), an LR scheduler's state_dict (``scheduler.pt``)
+    or RNG states (``rng_state.pth``). It becomes the trainer state, with no weights."""
     trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
     return {**_draft(draft, _NO_FIGURES, None), "trainer_state": trainer}
+
+
+def upgrade_lightning(draft: Draft) -> Draft:
+    """A PyTorch Lightning ``.ckpt`` (``ModelCheckpoint``): ``state_dict`` plus training state.
+
+    ``epoch`` and ``global_step`` become the figures (``global_step`` as ``agent_step``);
+    ``hyper_parameters`` and the other plain values become ``legacy_metadata``;
+    ``optimizer_states``, ``lr_schedulers``, ``callbacks`` and ``loops`` the trainer state.
+    """
+    metadata = _mapping(draft, "metadata")
+    figures = from_mapping(
+        {"epoch": metadata.get("epoch"), "agent_step": metadata.get("global_step")},
+        time_keys=(),
+    )
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
 
 
 def figures_from_file_name(draft: Draft) -> Draft:
@@ -116,6 +152,10 @@ INDEX: Mapping[tuple[str, str], Converter] = {
     ("state_dict", "0"): upgrade_weights,
     ("raw_dict", "0"): upgrade_raw_dict,
     ("trainer_state", "0"): upgrade_trainer_state,
-    ("optimizer", "0"): upgrade_optimizer,
+    ("optimizer", "0"): upgrade_training_part,
+    ("scheduler", "0"): upgrade_training_part,
+    ("rng_state", "0"): upgrade_training_part,
+    ("unknown", "0"): upgrade_training_part,
+    ("lightning", "0"): upgrade_lightning,
     ("draft", "1"): figures_from_file_name,
 }

@@ -137,7 +137,7 @@ class CheckpointManager:
         draft = self._draft_sidecar(figures, architecture)
         weights = self._path(epoch, WEIGHTS_SUFFIX)
         sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
-        self._refuse_existing(sidecar_path, epoch)
+        self._refuse_existing(epoch)
         self._make_run_dir()
         with staged(weights) as weights_temp:
             sha256, size = save_hashed(state, weights_temp.file)
@@ -147,7 +147,7 @@ class CheckpointManager:
                 sidecar_temp.file.write(dump_sidecar(sidecar))
                 sidecar_temp.sync()
                 with directory_lock(self.run_dir):
-                    self._refuse_existing(sidecar_path, epoch)
+                    self._refuse_existing(epoch)
                     weights_temp.commit()
                     sidecar_temp.commit()
                     fsync_directory(self.run_dir)
@@ -371,7 +371,9 @@ class CheckpointManager:
         }
         return {"epoch": epoch, "metrics": metrics, **figures}
 
-    def _refuse_existing(self, sidecar_path: Path, epoch: int) -> None:
+    def _refuse_existing(self, epoch: int) -> None:
+        """Raise ``InvalidCheckpointRequestError`` if ``epoch`` is already committed."""
+        sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
         if sidecar_path.exists():
             raise InvalidCheckpointRequestError(
                 f"epoch {epoch} of run {self.run_name!r} is already committed; "

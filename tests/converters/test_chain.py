@@ -89,10 +89,13 @@ def test_a_trainer_state_picks_its_optimizer_and_keeps_the_rest() -> None:
 
 
 def test_a_format_without_a_converter_is_a_clear_error() -> None:
-    with pytest.raises(
-        UnconvertibleCheckpointError, match="no converter upgrades format 'unknown'"
-    ):
-        run_chain(_draft("unknown"), INDEX, SOURCE)
+    """With the converters plugin on, the advice is to add a converter, not to enable it."""
+    with pytest.raises(UnconvertibleCheckpointError) as caught:
+        run_chain(_draft("exotic"), INDEX, SOURCE)
+    message = str(caught.value)
+    assert "no enabled plugin converts format 'exotic' version '0'" in message
+    assert "raw_dict" in message and "compat_converters hook" in message
+    assert "plugins enable" not in message
 
 
 def test_a_looping_chain_is_stopped() -> None:

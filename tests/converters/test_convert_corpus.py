@@ -38,7 +38,7 @@ def test_legacy_corpus_converts_to_its_truth(source: Path, tmp_path: Path) -> No
         assert written["epoch"] == 9
         assert differences(truth["optimizer_state_dict"], written["optimizer"]) == []
         state = flatten_optimizer_state(written["optimizer"])
-        assert written["extra"]["converted_from"]["sha256"] == _sha256(source)
+        assert [o["sha256"] for o in written["extra"]["converted_from"]] == [_sha256(source)]
     else:
         state = torch.load(info.path, weights_only=True, mmap=True)
         sidecar = read_sidecar(info.path.with_suffix(".yaml"))
@@ -158,12 +158,28 @@ TRAINER_SOURCES = [LEGACY / "torch-2.0.1" / f"trainer_state_{fmt}.pt" for fmt in
 
 
 def test_a_trainer_state_is_not_converted_over_another_files(tmp_path: Path) -> None:
-    first, second = TRAINER_SOURCES
+    first = TRAINER_SOURCES[0]
     target = tmp_path / "run.e00000009.pt"
     written = compat.convert(first, target).path
+    before = written.read_bytes()
     assert compat.convert(first, target).path == written  # the same source again: a no-op
+    other = torch.load(first.with_suffix(".truth.pt"), weights_only=True)["object"]
+    other["optimizer"] = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.5).state_dict()
+    second = tmp_path / "other_trainer_state.pt"
+    torch.save(other, second)
     with pytest.raises(ConversionTargetError, match="trainer state of another file"):
         compat.convert(second, target)
+    assert written.read_bytes() == before
+
+
+def test_the_same_state_in_two_containers_merges_into_one_trainer_file(tmp_path: Path) -> None:
+    """The zip and legacy copies hold the same state: no conflict, both sources recorded."""
+    target = tmp_path / "run.e00000009.pt"
+    for source in TRAINER_SOURCES:
+        written = compat.convert(source, target).path
+    state = torch.load(written, weights_only=True)
+    recorded = [origin["sha256"] for origin in state["extra"]["converted_from"]]
+    assert sorted(recorded) == sorted(_sha256(source) for source in TRAINER_SOURCES)
 
 
 def test_the_trainer_file_at_the_target_is_read_by_the_safe_engine(
@@ -178,8 +194,8 @@ def test_the_trainer_file_at_the_target_is_read_by_the_safe_engine(
         pytest.fail("torch.load read the trainer file already at the target")
 
     monkeypatch.setattr(torch, "load", forbidden)
-    assert trainer_provenance(written)["sha256"] == _sha256(TRAINER_SOURCES[0])
+    assert [o["sha256"] for o in trainer_provenance(written)] == [_sha256(TRAINER_SOURCES[0])]
     monkeypatch.chdir(tmp_path)
     written.write_bytes((HOSTILE / "os_system_zip.pt").read_bytes())
-    assert trainer_provenance(written) == {}
+    assert trainer_provenance(written) == []
     assert not list(tmp_path.glob("PWNED_*"))

@@ -96,9 +96,15 @@ def test_migrate_converts_everything_else_and_verifies_it(
         origin = read_sidecar(weights.with_suffix(".yaml")).converted_from
         assert origin is not None
         assert origin.sha256 == manifest[fixture]["sha256"]
-    trainers = list(checkpoints.glob("*.trainer.pt"))
-    assert [t.name for t in trainers] == ["arena-run.e00000010.trainer.pt"]  # newest named epoch
-    assert torch.load(trainers[0], weights_only=True)["optimizer"]["param_groups"]
+    # every record's tensors outside its state_dict have a trainer file; the run's
+    # trainer_state.pt is merged into the newest named epoch's
+    trainers = sorted(p.name for p in checkpoints.glob("*.trainer.pt"))
+    assert trainers == [f"arena-run.e{epoch:08d}.trainer.pt" for epoch in (0, 1, 10)]
+    newest = torch.load(checkpoints / trainers[-1], weights_only=True)
+    assert newest["optimizer"]["param_groups"]
+    assert "_cached_policy.action_index_tensor" in newest["extra"]["not_in_state_dict"]
+    sources = {Path(origin["path"]).name for origin in newest["extra"]["converted_from"]}
+    assert sources == {"model_0010.pt", "trainer_state.pt"}
     assert run_ckpt("verify", out).returncode == 0
 
 

@@ -166,8 +166,12 @@ def test_numeric_arrays_come_back(tmp_path: Path) -> None:
     assert result.metadata["s"] == np.float32(2.5)
 
 
-def test_unvetted_function_calls_are_refused_but_classes_stay_inert(tmp_path: Path) -> None:
+def test_unvetted_function_calls_and_classes_stay_inert(tmp_path: Path) -> None:
+    """SPEC §8 as amended: a call of a function nobody vetted is an inert call, not run."""
+    ran: list[int] = []
+
     def helper(value: int) -> int:
+        ran.append(value)
         return value
 
     class Thing:
@@ -185,9 +189,13 @@ def test_unvetted_function_calls_are_refused_but_classes_stay_inert(tmp_path: Pa
         calls, things = dumps({"x": Call()}), dumps({"x": Thing(3)})
     (tmp_path / "calls.pkl").write_bytes(calls)
     (tmp_path / "things.pkl").write_bytes(things)
-    with pytest.raises(UnsafeCheckpointError, match=r"fakeproj\.helper"):
-        safe.load(tmp_path / "calls.pkl")
-    assert safe.inspect(tmp_path / "calls.pkl").refused_globals == ("fakeproj.helper",)
+    with fake_module("fakeproj", helper=helper):  # importable, still never called
+        calls_report = safe.inspect(tmp_path / "calls.pkl")
+        called = safe.load(tmp_path / "calls.pkl")
+    assert ran == []
+    assert (calls_report.verdict, calls_report.refused_globals) == (safe.Verdict.INERT, ())
+    assert called.placeholders == {"fakeproj.helper": 1}
+    assert called.metadata == {"x": {"__call__": "fakeproj.helper", "__args__": [1]}}
     result = safe.load(tmp_path / "things.pkl")
     assert result.placeholders == {"fakeproj.Thing": 1}
     assert result.metadata == {"x": {"__class__": "fakeproj.Thing", "__args__": [3]}}

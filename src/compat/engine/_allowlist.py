@@ -18,6 +18,7 @@ from compat.engine import _rebuild
 from compat.host._hookspecs import SafeGlobals
 
 __all__ = [
+    "TRUST_REFUSED",
     "WEIGHTS_ONLY",
     "Allowlist",
     "Category",
@@ -34,6 +35,7 @@ class Category(StrEnum):
     TENSOR = "tensor machinery"
     CONTAINER = "standard container"
     NUMPY = "numpy"
+    REFERENCE = "inert reference"
     PLUGIN = "allowed by a plugin"
     DANGEROUS = "known dangerous"
     UNKNOWN = "unknown"
@@ -76,7 +78,6 @@ _DANGEROUS_NAMES = frozenset(
                 "exec",
                 "compile",
                 "__import__",
-                "getattr",
                 "setattr",
                 "delattr",
                 "open",
@@ -101,6 +102,11 @@ _DANGEROUS_NAMES = frozenset(
 )
 
 
+#: Refused only by ``load(trust=True)``, where unpickling is real: on the inert path these
+#: make inert references (SPEC §8 as amended).
+TRUST_REFUSED = frozenset({"builtins.getattr"})
+
+
 def _vetted() -> dict[str, tuple[Category, object]]:
     tensor, container, numpy = Category.TENSOR, Category.CONTAINER, Category.NUMPY
     table: dict[str, tuple[Category, object]] = {
@@ -116,6 +122,7 @@ def _vetted() -> dict[str, tuple[Category, object]]:
         "builtins.long": (container, int),
         "builtins.object": (container, object),
         "typing.Any": (container, _rebuild.Reference("typing.Any")),
+        "builtins.getattr": (Category.REFERENCE, _rebuild.attribute_reference),
         "numpy.core.multiarray._reconstruct": (numpy, _rebuild.numpy_reconstruct),
         "numpy.core.multiarray.scalar": (numpy, _rebuild.numpy_scalar),
         "numpy.ndarray": (numpy, _rebuild.NDARRAY),
@@ -161,7 +168,7 @@ def is_dangerous(name: str) -> bool:
 
 
 def looks_like_function(name: str) -> bool:
-    """A lowercase last component: a function, whose call from a file is never legitimate."""
+    """A lowercase last component: a function (its call is an inert call), not a class."""
     return name.rpartition(".")[2].lstrip("_")[:1].islower()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from compat.engine import _rebuild
-from compat.engine._placeholder import Placeholder
+from compat.engine._placeholder import AttributeRef, Placeholder
 
 __all__ = ["DEFERRED", "TWO_STEP_BUILDS", "Pending", "Unsettled", "settle"]
 
@@ -164,6 +164,10 @@ class _Settler:
             raise Unsettled
         return obj
 
+    def _reference(self, obj: AttributeRef) -> object:
+        obj.owner = self.settled(obj.owner)
+        return obj
+
     def _placeholder(self, obj: Placeholder) -> object:
         obj.args = cast(tuple[object, ...], self.settled(obj.args))
         obj.state = self.settled(obj.state)
@@ -185,4 +189,5 @@ _WALKS: dict[type, _Walk] = {
     set: _Settler._frozen,
     frozenset: _Settler._frozen,
     slice: _Settler._frozen,
+    AttributeRef: _Settler._reference,
 }

@@ -32,7 +32,7 @@ from checkpoint.errors import UnsafeCheckpointError
 from compat.engine import _rebuild
 from compat.engine._allowlist import Allowlist, canonical, looks_like_function
 from compat.engine._deferred import DEFERRED, TWO_STEP_BUILDS, settle
-from compat.engine._placeholder import Placeholder, RefusedCall, placeholder_type
+from compat.engine._placeholder import Placeholder, placeholder_type
 from compat.engine._scan import PERSISTENT, PickleScan
 
 __all__ = ["FastInertUnpickler", "InertUnpickler", "needs_watching"]
@@ -95,10 +95,7 @@ class _Resolver:
         return Counter({name: kind.built for name, kind in self._types.items() if kind.built})
 
     def load(self) -> Any:
-        try:
-            return super().load()  # type: ignore[misc]
-        except RefusedCall as call:
-            raise self._refuse(f"calls {call}, a function that is not vetted") from None
+        return super().load()  # type: ignore[misc]
 
     def _refuse(self, what: str) -> UnsafeCheckpointError:
         return UnsafeCheckpointError(
@@ -116,8 +113,8 @@ class _Resolver:
         if resolved is not None:
             return resolved
         if qualified not in self._types:
-            constructible = not looks_like_function(qualified)
-            self._types[qualified] = placeholder_type(qualified, constructible=constructible)
+            is_call = looks_like_function(qualified)
+            self._types[qualified] = placeholder_type(qualified, is_call=is_call)
         return self._types[qualified]
 
     def persistent_load(self, pid: Any) -> Any:

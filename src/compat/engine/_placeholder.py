@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["Placeholder", "RefusedCall", "attributes", "placeholder_type"]
-
-
-class RefusedCall(Exception):
-    """A file calls a global named like a function; the unpickler reports it as unsafe."""
+__all__ = ["AttributeRef", "Placeholder", "attributes", "placeholder_type"]
 
 
 class Placeholder:
-    """An object of a class that was never imported: what the pickle said, nothing run.
+    """What calling a global that was never imported made: what the pickle said, nothing run.
 
-    ``args`` holds constructor arguments, ``state`` what ``__setstate__`` received,
-    ``items`` the SETITEM pairs of dict subclasses and ``listitems`` the appends of list
-    subclasses. The class-level ``module`` and ``name`` say which global it stands for.
+    For a class, an inert object; for a function (``functools.partial``, a numpy generator
+    constructor, a library factory), an inert call. ``args`` and ``kwargs`` hold the
+    arguments, ``state`` what ``__setstate__`` received, ``items`` the SETITEM pairs of dict
+    subclasses and ``listitems`` the appends of list subclasses. The class-level ``module``
+    and ``name`` say which global it stands for.
     """
 
     __slots__ = ("args", "items", "kwargs", "listitems", "state")
 
     module: ClassVar[str] = ""
     name: ClassVar[str] = ""
-    #: False for a global named like a function: a file may refer to one, never call it.
-    constructible: ClassVar[bool] = True
+    #: The global is named like a function: what it made is an inert call, not an object.
+    is_call: ClassVar[bool] = False
     #: How many were built; each load makes its own subclasses, so this counts per load.
     built: ClassVar[int] = 0
 
@@ -35,8 +33,6 @@ class Placeholder:
     listitems: list[object]
 
     def __new__(cls, *args: object, **kwargs: object) -> Placeholder:
-        if not cls.constructible:
-            raise RefusedCall(cls.qualified_name())
         cls.built += 1
         obj = super().__new__(cls)
         obj.args = args
@@ -62,18 +58,46 @@ class Placeholder:
         self.listitems.extend(values)
 
     def __repr__(self) -> str:
-        return f"<inert {self.qualified_name()}>"
+        return f"<inert {'call of ' if self.is_call else ''}{self.qualified_name()}>"
 
     @classmethod
     def qualified_name(cls) -> str:
         return f"{cls.module}.{cls.name}"
 
 
-def placeholder_type(qualified: str, *, constructible: bool = True) -> type[Placeholder]:
+def placeholder_type(qualified: str, *, is_call: bool = False) -> type[Placeholder]:
     """A fresh ``Placeholder`` subclass standing for the global ``qualified``."""
     module, _, name = qualified.rpartition(".")
-    namespace = {"__slots__": (), "module": module, "name": name, "constructible": constructible}
+    namespace = {"__slots__": (), "module": module, "name": name, "is_call": is_call}
     return type(name, (Placeholder,), namespace)
+
+
+class AttributeRef:
+    """``getattr(owner, name)`` as a pickle wrote it, never looked up on anything.
+
+    Legitimate pickles use it for enum members pickled by name (``getattr(Color, "RED")``),
+    bound methods and nested classes; the owner is usually an inert class, and the
+    reference stays a name: ``qualified_name()`` is ``"module.Color.RED"``.
+    """
+
+    __slots__ = ("name", "owner")
+
+    def __init__(self, owner: object, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def qualified_name(self) -> str:
+        owner = self.owner
+        if (isinstance(owner, type) and issubclass(owner, Placeholder)) or isinstance(
+            owner, AttributeRef
+        ):
+            prefix = owner.qualified_name()
+        else:
+            prefix = f"<{type(owner).__name__}>"
+        return f"{prefix}.{self.name}"
+
+    def __repr__(self) -> str:
+        return f"<inert attribute {self.qualified_name()}>"
 
 
 def attributes(obj: Placeholder) -> dict[str, object]:

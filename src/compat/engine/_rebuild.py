@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from checkpoint._tensorpickle import fail, ints
-from compat.engine._placeholder import Placeholder
+from compat.engine._placeholder import AttributeRef, Placeholder
 
 __all__ = [
     "NDARRAY",
     "Reference",
+    "attribute_reference",
     "build_dtype",
     "build_ndarray",
     "codecs_encode",
@@ -49,6 +50,13 @@ class Reference:
 
 #: ``numpy.ndarray`` as a token: only ``numpy_reconstruct`` accepts it, nothing calls it.
 NDARRAY = Reference("numpy.ndarray")
+
+
+def attribute_reference(owner: object, name: object, *default: object) -> AttributeRef:
+    """``builtins.getattr`` as pickles use it: a reference by name, never looked up."""
+    if not isinstance(name, str) or not name.isidentifier() or len(default) > 1:
+        fail("getattr is asked for something other than an attribute name")
+    return AttributeRef(owner, name)
 
 
 _TEXT_ENCODINGS = frozenset({"latin1", "latin-1", "utf-8", "utf8", "ascii"})

@@ -34,13 +34,13 @@ from checkpoint.errors import (
     UntrustedLoadWarning,
 )
 from compat.engine._allowlist import (
+    TRUST_REFUSED,
     WEIGHTS_ONLY,
     Allowlist,
     Category,
     canonical,
     classify,
     is_dangerous,
-    looks_like_function,
 )
 from compat.engine._containers import (
     LEGACY_MAGIC,
@@ -321,7 +321,7 @@ def _report(
     else:
         unknown = sum(1 for info in infos if info.category is Category.UNKNOWN)
         verdict = Verdict.INERT
-        reasons = [f"{unknown} classes not vetted: they are rebuilt as inert placeholders"]
+        reasons = [f"{unknown} globals not vetted: they are rebuilt as inert placeholders"]
     return InspectReport(
         path=path,
         format=fmt,
@@ -345,17 +345,10 @@ class _Refusal(NamedTuple):
 
 def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
     dangerous = [info.name for info in infos if info.category is Category.DANGEROUS]
-    unvetted = [
-        info.name
-        for info in infos
-        if info.called and info.category is Category.UNKNOWN and looks_like_function(info.name)
-    ]
     unresolved = _UNRESOLVED in scan.globals
     reasons: list[str] = []
     if dangerous:
         reasons.append(f"references code that is never run: {', '.join(dangerous)}")
-    if unvetted:
-        reasons.append(f"calls functions that are not vetted: {', '.join(unvetted)}")
     if scan.dynamic_calls:
         reasons.append(f"calls the result of another call {scan.dynamic_calls} time(s)")
     if unresolved:
@@ -364,10 +357,19 @@ def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
     if nested:
         reasons.append(f"hides a pickle in bytes that references {', '.join(nested)}")
     unconditional = bool(dangerous or scan.dynamic_calls or unresolved)
-    return _Refusal(dangerous + unvetted, reasons, unconditional)
+    return _Refusal(dangerous, reasons, unconditional)
 
 
 def _refuse_if_needed(report: InspectReport, trust: bool) -> None:
+    if trust and report.verdict is not Verdict.REFUSED:
+        real = sorted(info.name for info in report.globals if canonical(info.name) in TRUST_REFUSED)
+        if real:
+            raise UnsafeCheckpointError(
+                f"refused, nothing was run: it names {', '.join(real)}, which trusted "
+                "unpickling would really call; load it without trust=True (the inert engine "
+                "keeps such references inert)",
+                report.path,
+            )
     if report.verdict is not Verdict.REFUSED or (trust and not report.refused_even_with_trust):
         return
     raise UnsafeCheckpointError(

@@ -12,11 +12,19 @@ from collections.abc import Mapping
 import torch
 
 
+def _raw(tensor: torch.Tensor) -> torch.Tensor:
+    """The elements as bytes, row-major; copied only when the layout needs it (a stride-0
+    or strided view cannot be reinterpreted as bytes in place)."""
+    flat = tensor.detach().reshape(-1)
+    if flat.stride(0) != 1:
+        flat = torch.empty(flat.shape, dtype=flat.dtype).copy_(flat)
+    return flat.view(torch.uint8)
+
+
 def same_tensor(left: torch.Tensor, right: torch.Tensor) -> bool:
     if left.dtype != right.dtype or left.shape != right.shape:
         return False
-    as_bytes = [t.detach().reshape(-1).contiguous().view(torch.uint8) for t in (left, right)]
-    return torch.equal(as_bytes[0], as_bytes[1])
+    return torch.equal(_raw(left), _raw(right))
 
 
 def _pairs(expected: object, actual: object) -> list[tuple[str, object, object]] | None:

@@ -15,6 +15,8 @@ from compat.host._pluginhost import get_host
 
 #: The format a chain ends at; a v1 checkpoint starts there and is left as it is.
 TERMINAL: ConverterKey = ("v1", "1")
+#: The first-party plugin whose converters cover the legacy formats.
+FIRST_PARTY = "converters"
 #: More steps than any real chain takes: a longer one is a loop between plugins.
 MAX_STEPS = 64
 
@@ -35,6 +37,16 @@ def _step_name(key: ConverterKey, converter: Converter) -> str:
     return f"{key[0]}@{key[1]}: {getattr(converter, '__module__', '?')}.{name}"
 
 
+def _no_converter(key: ConverterKey, index: ConverterIndex) -> str:
+    """Why no converter applies, and the fix: enable ours if it is off, else add one."""
+    known = ", ".join(sorted({fmt for fmt, version in index if version == "0"})) or "none"
+    message = f"no enabled plugin converts format {key[0]!r} version {key[1]!r} (known: {known})"
+    off = get_host().disablement(FIRST_PARTY)
+    if off is not None:
+        return f"{message}; the `{FIRST_PARTY}` plugin is off ({off.reason}): {off.remedy}"
+    return f"{message}; a plugin can add one through the compat_converters hook"
+
+
 def run_chain(
     draft: dict[str, object], index: ConverterIndex, source: Path
 ) -> tuple[dict[str, object], list[str]]:
@@ -44,11 +56,7 @@ def run_chain(
     while key != TERMINAL:
         converter = index.get(key)
         if converter is None:
-            raise UnconvertibleCheckpointError(
-                f"no converter upgrades format {key[0]!r} version {key[1]!r}; enable the "
-                "`converters` plugin (`ckpt plugins enable converters`) or install one that does",
-                source,
-            )
+            raise UnconvertibleCheckpointError(_no_converter(key, index), source)
         if len(applied) >= MAX_STEPS:
             raise UnconvertibleCheckpointError(
                 f"the converter chain did not reach v1 in {MAX_STEPS} steps ({applied[-1]}); "

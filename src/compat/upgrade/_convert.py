@@ -8,11 +8,14 @@ what was recovered into a v1 draft, and the draft is written atomically and read
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from checkpoint import CheckpointInfo, ConvertedFrom
-from compat.engine._safe import load
+from checkpoint.errors import UnconvertibleCheckpointError
+from compat.engine._inventory import tensor_key, tensors_in
+from compat.engine._safe import LoadResult, load
 from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
 from compat.upgrade._draft import initial_draft, provenance, sha256_of
 from compat.upgrade._targets import Target, target_of
@@ -64,11 +67,43 @@ def convert_file(
     """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'."""
     sha256 = source_sha256 or sha256_of(source)
     result = load(source, check_crc=True)
+    if not result.state_dict and not result.trainer_state:
+        raise UnconvertibleCheckpointError(
+            f"holds no weights and no training state (its content is a {result.kind} "
+            "checkpoint with no tensors): there is nothing to convert; `ckpt inspect` "
+            "shows what it holds",
+            source,
+        )
     draft, migrations = run_chain(
         initial_draft(result), converter_index() if converters is None else converters, source
     )
+    require_every_tensor(result, draft, source)
     origin = provenance(result, sha256, migrations)
     return Conversion(source, origin, write_v1(draft, target, origin, source, result.agent))
+
+
+def require_every_tensor(result: LoadResult, draft: Mapping[str, object], source: Path) -> None:
+    """Raise unless every tensor of the source's graph is in the v1 draft (SPEC rule 3).
+
+    The draft is then written and read back bit for bit, so together the two checks mean
+    a conversion that reports success carried every tensor of its source.
+    """
+    carried = draft.get("state_dict"), draft.get("trainer_state")
+    placed = {tensor_key(tensor) for _, tensor in tensors_in(carried)}
+    missing = [
+        path
+        for path, tensor in tensors_in((result.root, result.state_dict))
+        if tensor_key(tensor) not in placed
+    ]
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise UnconvertibleCheckpointError(
+            f"would lose {len(missing)} tensor(s) of the source ({shown}); nothing was "
+            "written. A converter plugin left them out of the draft: report it with the file",
+            source,
+        )
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> CheckpointInfo:

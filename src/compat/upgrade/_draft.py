@@ -28,9 +28,17 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
+#: A top-level key that names the library that wrote a raw dict -> the format it is.
+_WRITERS = {"pytorch-lightning_version": "lightning"}
+
+
 def detected_format(result: LoadResult) -> str:
+    if result.source_format is Format.V1:
+        return "v1"
     kind = str(result.kind)
-    return "v1" if result.source_format is Format.V1 else _FORMAT_OF_KIND.get(kind, kind)
+    if kind == "raw_dict":
+        kind = next((fmt for key, fmt in _WRITERS.items() if key in result.metadata), kind)
+    return _FORMAT_OF_KIND.get(kind, kind)
 
 
 def _weights(result: LoadResult) -> OrderedDict[str, torch.Tensor]:

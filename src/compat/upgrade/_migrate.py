@@ -116,7 +116,9 @@ def _plan(root: Path, out: Path) -> _Plan:
 
 
 #: Formats that convert to a trainer file alone: that file is their whole output.
-_TRAINER_ONLY_FORMATS = frozenset({"trainer_state", "optimizer"})
+_TRAINER_ONLY_FORMATS = frozenset(
+    {"trainer_state", "optimizer", "scheduler", "rng_state", "unknown"}
+)
 
 
 def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
@@ -128,18 +130,19 @@ def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
     trainer-only source once its trainer file exists (it is committed atomically).
     """
     finished: dict[tuple[Path, str], tuple[str, ...]] = {}
-    trainers: dict[Path, dict[str, str]] = {}
+    trainers: dict[Path, set[str]] = {}
     sidecars: list[Path] = []
     for directory, names in walk_files(out):
         for name in names:
             parsed = parse_v1_name(name)
             if parsed is not None and parsed.role is FileRole.TRAINER:
-                trainers[directory / name] = trainer_provenance(directory / name)
+                origins = trainer_provenance(directory / name)
+                trainers[directory / name] = {origin["sha256"] for origin in origins}
+                for origin in origins:
+                    if origin["format"].split("/")[0] in _TRAINER_ONLY_FORMATS:
+                        finished[directory, origin["sha256"]] = (str(directory / name),)
             elif parsed is not None and parsed.role is FileRole.SIDECAR:
                 sidecars.append(directory / name)
-    for path, origin in trainers.items():
-        if origin and origin["format"].split("/")[0] in _TRAINER_ONLY_FORMATS:
-            finished[path.parent, origin["sha256"]] = (str(path),)
     for sidecar in sidecars:
         try:
             info = verify_checkpoint(sidecar)
@@ -148,7 +151,7 @@ def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
             continue
         if origin_of_weights is not None:
             trainer = sidecar.with_name(sidecar.name.removesuffix(_SIDECAR) + ".trainer.pt")
-            paired = trainers.get(trainer, {}).get("sha256") == origin_of_weights.sha256
+            paired = origin_of_weights.sha256 in trainers.get(trainer, set())
             outputs = (str(info.path), *([str(trainer)] * paired))
             finished[sidecar.parent, origin_of_weights.sha256] = outputs
     return finished
@@ -168,7 +171,7 @@ def _convert_job(job: _Job, sha256: str, converters: ConverterIndex) -> Outcome:
     except Exception as exc:  # a bug must not stop the other conversions
         return Outcome(job.source, Status.FAILED, f"{type(exc).__name__}: {exc}")
     written = conversion.written
-    outputs = [path for path in (written.trainer, written.weights and written.weights.path) if path]
+    outputs = [path for path in (written.weights and written.weights.path, written.trainer) if path]
     return Outcome(job.source, Status.CONVERTED, "verified", tuple(map(str, outputs)))
 
 

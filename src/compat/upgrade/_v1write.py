@@ -4,12 +4,20 @@ Weights go through ``CheckpointManager.save_agent`` (atomic, sidecar last) and t
 state through ``save_trainer_state``; the trainer file is written first, so a committed
 sidecar means the whole conversion is there. Each file is then reloaded with
 ``torch.load(weights_only=True)`` and compared tensor by tensor; a mismatch removes it.
+
+One epoch has one trainer file, and several sources may feed it: a legacy record's tensors
+that its state_dict leaves out, and the run's ``trainer_state.pt``. Each conversion merges
+its part into the file under a lock, whatever the order, and records its provenance in a
+list, so a re-run knows every source that is in.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +26,13 @@ import torch
 
 from checkpoint import CheckpointInfo, CheckpointManager, ConvertedFrom
 from checkpoint._naming import TRAINER_SUFFIX, stem
+from checkpoint._weights_only import read_weights_only
 from checkpoint.errors import (
     CheckpointError,
     ConversionTargetError,
     ConversionVerificationError,
     UnconvertibleCheckpointError,
 )
-from compat.engine._safe import load
 from compat.upgrade._bitwise import differences
 from compat.upgrade._draft import sha256_of
 from compat.upgrade._plainvalues import weights_only_plain, yaml_plain
@@ -72,18 +80,90 @@ def trainer_path(target: Target, run_name: str, epoch: int) -> Path:
     return target.run_dir / f"{stem(run_name, epoch)}{TRAINER_SUFFIX}"
 
 
-def trainer_provenance(path: Path) -> dict[str, str]:
-    """The ``sha256`` and ``format`` of the source a trainer file was converted from.
-
-    The file is whatever sits in the output directory, so it is read by the safe engine,
-    not by ``torch.load`` (whose ``weights_only`` can be bypassed before torch 2.6).
-    """
+def _read_trainer(path: Path) -> dict[str, Any] | None:
+    """A trainer file already in the output, read without ``torch.load``; ``None`` if it is
+    not one (missing, damaged or foreign)."""
     try:
-        state = load(path).root
-        origin = state["extra"][PROVENANCE_KEY]  # type: ignore[index]
-        return {"sha256": str(origin["sha256"]), "format": str(origin["format"])}
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return {}  # not one of ours, damaged or refused
+        state = read_weights_only(path)
+    except (CheckpointError, OSError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("extra"), dict):
+        return None
+    return state
+
+
+def _provenances(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The provenance of every source merged into a trainer state (a list; one dict in
+    files written before trainer states could merge)."""
+    recorded = state["extra"].get(PROVENANCE_KEY)
+    entries = recorded if isinstance(recorded, list) else [recorded]
+    return [
+        entry
+        for entry in entries
+        if isinstance(entry, dict) and {"path", "sha256", "format"} <= entry.keys()
+    ]
+
+
+def _origins(state: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"sha256": str(entry["sha256"]), "format": str(entry["format"])}
+        for entry in _provenances(state)
+    ]
+
+
+def trainer_provenance(path: Path) -> list[dict[str, str]]:
+    """The ``sha256`` and ``format`` of every source a trainer file was converted from."""
+    state = _read_trainer(path)
+    return _origins(state) if state is not None else []
+
+
+def _merged(existing: dict[str, Any], new: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``new`` merged into ``existing``, the parts of one epoch's training state from two
+    sources (a record's leftover tensors, the run's trainer state): mappings merge key by
+    key, and a value both hold must be equal. Anything else means two sources claim the
+    same epoch: ``ConversionTargetError``. Provenances append."""
+    merged = {
+        part: _merge_values(existing.get(part), new[part], path, where=f".{part}")
+        for part in ("optimizer", "extra")
+    }
+    origins = [*_provenances(existing), *_provenances(new)]
+    merged["extra"][PROVENANCE_KEY] = sorted(origins, key=lambda origin: str(origin["path"]))  # type: ignore[index]
+    return merged
+
+
+def _merge_values(old: object, new: object, path: Path, where: str) -> object:
+    if where == ".extra." + PROVENANCE_KEY or new is None:
+        return old
+    if old is None:
+        return new
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        keys = sorted({*old, *new}, key=str)  # the same file whichever source came first
+        return {
+            key: _merge_values(old.get(key), new.get(key), path, f"{where}.{key}") for key in keys
+        }
+    if differences(old, new):
+        raise ConversionTargetError(
+            f"already holds the trainer state of another file, with a different "
+            f"{where.lstrip('.') or 'state'}; convert into another directory or under "
+            "another run name",
+            path,
+        )
+    return old
+
+
+@contextmanager
+def _merging(directory: Path) -> Iterator[None]:
+    """Serialise read-merge-write of trainer files in ``directory`` across processes.
+
+    An ``flock`` on the directory itself: the manager's own lock file is taken inside
+    ``save_trainer_state``, and a second lock on it from this process would wait forever.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _fail_verification(paths: list[Path], problems: list[str], source: Path) -> None:
@@ -104,23 +184,23 @@ def _write_trainer(
     provenance: ConvertedFrom,
     source: Path,
 ) -> Path:
-    extra = dict(_mapping(trainer, "extra"))
-    extra[PROVENANCE_KEY] = provenance.model_dump(mode="json")
-    state = weights_only_plain({"optimizer": trainer.get("optimizer"), "extra": extra})
-    assert isinstance(state, dict)
-    if path.exists() and trainer_provenance(path).get("sha256") != provenance.sha256:
-        raise ConversionTargetError(
-            "already holds the trainer state of another file; "
-            "convert into another directory or under another run name",
-            path,
+    extra = {**_mapping(trainer, "extra"), PROVENANCE_KEY: [provenance.model_dump(mode="json")]}
+    new = weights_only_plain({"optimizer": trainer.get("optimizer"), "extra": extra})
+    assert isinstance(new, dict)
+    manager.run_dir.mkdir(parents=True, exist_ok=True)
+    with _merging(manager.run_dir):
+        existing = _read_trainer(path)
+        if existing is not None and provenance.sha256 in {o["sha256"] for o in _origins(existing)}:
+            return path  # this source is already in (an interrupted run is resumed)
+        state = new if existing is None else _merged(existing, new, path)
+        agent_step = max(figures.get("agent_step") or 0, (existing or {}).get("agent_step") or 0)
+        written = manager.save_trainer_state(
+            state["optimizer"], figures["epoch"], agent_step, state["extra"]
         )
-    written = manager.save_trainer_state(
-        state["optimizer"], figures["epoch"], figures.get("agent_step") or 0, state["extra"]
-    )
-    reloaded = torch.load(written, map_location="cpu", weights_only=True)
-    problems = differences(state, {key: reloaded[key] for key in ("optimizer", "extra")})
-    if problems:
-        _fail_verification([written], problems, source)
+        reloaded = torch.load(written, map_location="cpu", weights_only=True)
+        problems = differences(state, {key: reloaded[key] for key in ("optimizer", "extra")})
+        if problems:
+            _fail_verification([written], problems, source)
     return written
 
 
@@ -173,6 +253,8 @@ def write_v1(
             "holds neither weights nor trainer state, so there is nothing to convert", source
         )
     manager = _manager(target.run_dir, target.run_name)
+    if state:
+        manager._refuse_existing(figures["epoch"])  # before any file is written
     trainer_file = None
     if isinstance(trainer, Mapping):
         path = trainer_path(target, target.run_name, figures["epoch"])
