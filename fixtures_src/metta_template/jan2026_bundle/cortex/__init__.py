@@ -1,0 +1,1 @@
+"""Stand-in for Metta's ``cortex`` package: only the stack configuration models."""

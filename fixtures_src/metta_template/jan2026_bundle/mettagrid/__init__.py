@@ -1,0 +1,1 @@
+"""Stand-in ``mettagrid`` package (``base_config`` and ``policy.submission``)."""

@@ -1,0 +1,1 @@
+"""Stand-in ``mettagrid`` package (only ``base_config``)."""

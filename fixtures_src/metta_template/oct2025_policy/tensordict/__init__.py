@@ -1,0 +1,1 @@
+"""Stand-in for the ``tensordict`` package: only ``tensordict.nn.common.TensorDictModule``."""
