@@ -25,6 +25,7 @@ import sys
 BUILTIN_PLUGINS: dict[str, str] = {
     "core": "compat.host._core",
     "materialisers": "compat.engine._materialisers",
+    "layouts": "compat.engine._layouts",
 }
 
 #: Plugins the host cannot run without; asking to disable one raises ``EssentialPluginError``.

@@ -23,7 +23,7 @@ _OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "opt")
 _NO_FIGURES: dict[str, object] = dict.fromkeys(FIGURE_NAMES)
 
 
-def _mapping(draft: Draft, key: str) -> Mapping[str, object]:
+def _mapping(draft: Mapping[str, object], key: str) -> Mapping[str, object]:
     value = draft.get(key)
     return value if isinstance(value, Mapping) else {}
 
@@ -146,6 +146,41 @@ def figures_from_file_name(draft: Draft) -> Draft:
     return {**draft, "format": "v1", "version": "1", "figures": figures}
 
 
+def upgrade_transformers_trainer(draft: Draft) -> Draft:
+    """A transformers ``Trainer`` ``checkpoint-N/`` folder (or a zip of one).
+
+    ``trainer_state.json``'s ``global_step`` is N: it becomes both the epoch and
+    ``agent_step``; ``best_metric`` the score. The model config, ``trainer_state.json`` and
+    ``training_args.bin`` become ``legacy_metadata``; the optimizer, scheduler, scaler and
+    RNG states the trainer state.
+    """
+    metadata = _mapping(draft, "metadata")
+    counters = _mapping(metadata, "trainer_state")
+    step = counters.get("global_step")
+    figures = from_mapping(
+        {"epoch": step, "agent_step": step, "score": counters.get("best_metric")}, time_keys=()
+    )
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
+
+
+def upgrade_stable_baselines3(draft: Draft) -> Draft:
+    """A Stable-Baselines3 ``model.save()`` zip.
+
+    ``data``'s ``_n_updates`` becomes the epoch and ``num_timesteps`` the ``agent_step``;
+    ``data`` (spaces, schedules, hyperparameters) the ``legacy_metadata``; the optimizers,
+    ``pytorch_variables`` and the arrays in ``data`` (last observation, space bounds) the
+    trainer state.
+    """
+    metadata = _mapping(draft, "metadata")
+    data = _mapping(metadata, "data")
+    figures = from_mapping(
+        {"epoch": data.get("_n_updates"), "agent_step": data.get("num_timesteps")}, time_keys=()
+    )
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
+
+
 INDEX: Mapping[tuple[str, str], Converter] = {
     ("policy_record", "0"): upgrade_policy_record,
     ("agent", "0"): upgrade_weights,
@@ -157,5 +192,7 @@ INDEX: Mapping[tuple[str, str], Converter] = {
     ("rng_state", "0"): upgrade_training_part,
     ("unknown", "0"): upgrade_training_part,
     ("lightning", "0"): upgrade_lightning,
+    ("transformers_trainer", "0"): upgrade_transformers_trainer,
+    ("stable_baselines3", "0"): upgrade_stable_baselines3,
     ("draft", "1"): figures_from_file_name,
 }

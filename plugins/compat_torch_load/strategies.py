@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -47,6 +46,8 @@ class WeightsOnly:
     name: str
 
     def __call__(self, path: Path, /) -> object:
+        import torch  # here: the plugin host loads this module for `ckpt ls` too
+
         return torch.load(path, map_location="cpu", weights_only=True)
 
 

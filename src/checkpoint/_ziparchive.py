@@ -2,7 +2,9 @@
 
 ``torch.save`` writes a zip of stored (never compressed) records under one
 ``<archive>/`` prefix: ``data.pkl`` (the pickle), ``data/<key>`` (one per storage) and a
-few small markers. zipfile's own record stream reads in small chunks, several times
+few small markers. torch 1.4 and 1.5 wrote the first version of the format, with each
+storage under ``tensors/<key>`` instead (``version`` record ``1``), which torch >= 1.6
+cannot read; this reader can. zipfile's own record stream reads in small chunks, several times
 slower; these readers find a record's data once and read it in one call.
 """
 
@@ -15,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from zlib_ng.zlib_ng import crc32
 
 from .errors import UnreadableCheckpointError
 
 if TYPE_CHECKING:
+    import torch
     from _typeshed import WriteableBuffer
 
 __all__ = ["ZIP_ERRORS", "ZipLayout", "ZipStorages"]
@@ -93,6 +95,16 @@ class ZipLayout:
         except ZIP_ERRORS as exc:
             raise UnreadableCheckpointError(f"not a readable zip archive ({exc})", path) from exc
 
+    @property
+    def storage_folder(self) -> str:
+        """Where storages lie: ``data``, or ``tensors`` in torch 1.4/1.5's first zip format."""
+        first_format = any(name.startswith("tensors/") for name in self.infos)
+        return (
+            "tensors"
+            if first_format and not any(n.startswith("data/") for n in self.infos)
+            else "data"
+        )
+
     def size(self, record: str, limit: int, path: Path) -> int:
         """The size of one record, checked against ``limit`` so a caller can allocate it."""
         info = self.infos.get(record)
@@ -162,6 +174,8 @@ class ZipLayout:
         found = [f"zip serialization version {version.decode(errors='replace').strip()}"]
         if ".format_version" in self.infos:
             found.append("written by torch >= 2.6 (.format_version record)")
+        elif self.storage_folder == "tensors":
+            found.append("written by torch 1.4-1.5 (first zip format: tensors/ records)")
         elif "byteorder" in self.infos:
             found.append("written by torch 2.1-2.5 (byteorder record, no .format_version)")
         else:
@@ -173,7 +187,8 @@ class ZipLayout:
 
 
 class ZipStorages:
-    """Storages of a zip archive: record ``<archive>/data/<key>``, shared by key.
+    """Storages of a zip archive: record ``<archive>/data/<key>`` (``tensors/<key>`` in
+    torch 1.4 and 1.5's first zip format), shared by key.
 
     Their CRCs are not checked here (nor by ``torch.load``): ``compat.load(check_crc=True)``
     checks every record before reading any.
@@ -185,12 +200,15 @@ class ZipStorages:
         self._layout = layout
         self._path = path
         self._cache: dict[str, torch.UntypedStorage] = {}
+        self._folder = layout.storage_folder
 
     def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage:
+        import torch  # here: listing and verifying v1 files reads zip layouts without torch
+
         nbytes = numel * dtype.itemsize
         storage = self._cache.get(key)
         if storage is None:
-            record = f"data/{key}"
+            record = f"{self._folder}/{key}"
             # torch's allocator, not a bytearray: it leaves the pages unzeroed, so each is
             # touched once, by the read.
             buffer = torch.empty(

@@ -23,6 +23,7 @@ __all__ = [
     "InvalidStateError",
     "LedgerFileError",
     "LegacyCheckpointError",
+    "NothingToConvertError",
     "PluginError",
     "RemovedAPIError",
     "SidecarError",
@@ -159,6 +160,11 @@ class UnresolvableURIError(CheckpointNotFoundError):
 
 class UnconvertibleCheckpointError(CheckpointError):
     """No converter chain leads from a file's detected format to v1 (or a converter broke)."""
+
+
+class NothingToConvertError(UnconvertibleCheckpointError):
+    """A file holds no tensor and no training state (a config, arguments): there is no v1
+    checkpoint to make of it. ``ckpt migrate`` passes such files over."""
 
 
 class ConversionTargetError(InvalidCheckpointRequestError):

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from compat.host._config import Settings
     from compat.host._deprecate import warn_deprecated
     from compat.host._hookspecs import (
+        BundleMember,
         Converter,
         InertObject,
+        Layout,
         LegacyAlias,
         LoadStrategy,
         Materialiser,
@@ -48,6 +50,8 @@ _LAZY: dict[str, str] = {
     "InertObject": "compat.host._hookspecs",
     "Materialiser": "compat.host._hookspecs",
     "Converter": "compat.host._hookspecs",
+    "Layout": "compat.host._hookspecs",
+    "BundleMember": "compat.host._hookspecs",
     "CallSite": "compat.host._ledger",
     "Settings": "compat.host._config",
     "resolve_uri": "compat.host._uris",
@@ -61,12 +65,14 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BundleMember",
     "CallSite",
     "CompatDeprecationWarning",
     "Converter",
     "Deprecation",
     "InertObject",
     "InspectReport",
+    "Layout",
     "LegacyAlias",
     "LoadResult",
     "LoadStrategy",

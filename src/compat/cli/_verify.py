@@ -14,7 +14,8 @@ from typing import Any
 from checkpoint import verify_checkpoint
 from checkpoint._naming import FileRole, parse_v1_name
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
-from compat.upgrade._tree import is_checkpoint_file, walk_files
+from compat.engine._bundles import enabled_layouts
+from compat.upgrade._tree import What, survey
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 
@@ -36,23 +37,22 @@ def _v1_role(name: str) -> FileRole | None:
 
 def _targets(path: Path) -> list[Path]:
     """The file itself; below a directory, each v1 sidecar and every other checkpoint file
-    (a v1 weights file is covered by its sidecar)."""
+    or checkpoint directory ``ckpt migrate`` would take (a v1 weights file is covered by
+    its sidecar)."""
     if not path.is_dir():
         if not path.exists():
             raise CheckpointNotFoundError("no such file or directory", path)
         return [path]
     found: list[Path] = []
-    for directory, names in walk_files(path):
-        present = set(names)
-        for name in names:
-            role = _v1_role(name)
-            if role is FileRole.SIDECAR:
-                found.append(directory / name)
-            elif role is FileRole.WEIGHTS and name.removesuffix(".pt") + _SIDECAR in present:
-                continue
-            elif is_checkpoint_file(name):
-                found.append(directory / name)
-    return found
+    for entry in survey(path, enabled_layouts()):
+        sidecar = entry.path.with_suffix(_SIDECAR)
+        if entry.what is What.SKIPPED:
+            continue
+        if _v1_role(entry.path.name) is FileRole.WEIGHTS and sidecar.exists():
+            found.append(sidecar)  # a committed v1 pair: its sidecar vouches for the weights
+        else:
+            found.append(entry.path)
+    return sorted(found)
 
 
 def _check(target: Path) -> dict[str, Any]:

@@ -125,6 +125,7 @@ def _vetted() -> dict[str, tuple[Category, object]]:
         "builtins.getattr": (Category.REFERENCE, _rebuild.attribute_reference),
         "numpy.core.multiarray._reconstruct": (numpy, _rebuild.numpy_reconstruct),
         "numpy.core.multiarray.scalar": (numpy, _rebuild.numpy_scalar),
+        "numpy.core.numeric._frombuffer": (numpy, _rebuild.numpy_frombuffer),
         "numpy.ndarray": (numpy, _rebuild.NDARRAY),
         "numpy.dtype": (numpy, _rebuild.numpy_dtype),
     }

@@ -44,6 +44,9 @@ LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 LEGACY_PREAMBLE = 3
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_STARTS = frozenset(b"(]}cl")  # protocol 0/1 first opcodes: MARK, lists, dicts, GLOBAL
+#: Bytes read to recognise a container; protocol 0/1 pickles must decode this many opcodes.
+_HEAD = 256
+_OPCODES_CHECKED = 4
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
 
@@ -56,13 +59,20 @@ class Format(StrEnum):
     PICKLE = "pickle"
     SAFETENSORS = "safetensors"
     V1 = "v1"
+    #: Several files (a directory or a zip archive of them) of a known layout.
+    BUNDLE = "bundle"
     NOT_A_CHECKPOINT = "not-a-checkpoint"
+
+
+def is_zip(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) == _ZIP_MAGIC
 
 
 def detect(path: Path) -> Format:
     """The container of ``path``, from its first bytes (and its sidecar for v1)."""
     with path.open("rb") as file:
-        head = file.read(16)
+        head = file.read(_HEAD)
         size = file.seek(0, io.SEEK_END)
     if head.startswith(_ZIP_MAGIC):
         return Format.V1 if path.with_suffix(".yaml").is_file() else Format.TORCH_ZIP
@@ -76,8 +86,22 @@ def detect(path: Path) -> Format:
             return Format.SAFETENSORS
     if size >= tarfile.BLOCKSIZE and tarfile.is_tarfile(path):
         return Format.TORCH_TAR
-    protocol_0_or_1 = head[:1] != b"" and head[0] in _PICKLE_STARTS
-    return Format.PICKLE if protocol_0_or_1 else Format.NOT_A_CHECKPOINT
+    return Format.PICKLE if _starts_like_pickle(head) else Format.NOT_A_CHECKPOINT
+
+
+def _starts_like_pickle(head: bytes) -> bool:
+    """A protocol 0/1 pickle: a first opcode pickles start with, then opcodes that decode
+    (text that happens to begin with ``(`` or ``c`` does not get far)."""
+    if head[:1] == b"" or head[0] not in _PICKLE_STARTS:
+        return False
+    try:
+        with quiet_escapes():
+            for count, (opcode, _, _) in enumerate(pickletools.genops(io.BytesIO(head)), 1):
+                if opcode.name == "STOP" or count == _OPCODES_CHECKED:
+                    return True
+    except (ValueError, EOFError, struct.error, UnicodeDecodeError):
+        return False
+    return False
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,18 @@ def _scalar(dtype: object, raw: object = b"") -> object:
     return _rebuild.numpy_scalar(dtype.value if isinstance(dtype, Pending) else dtype, raw)
 
 
+def _frombuffer(buffer: object, dtype: object, shape: object, order: object) -> object:
+    """``numpy.core.numeric._frombuffer``, given a dtype that may still be pending."""
+    value = dtype.value if isinstance(dtype, Pending) else dtype
+    return _rebuild.numpy_frombuffer(buffer, value, shape, order)
+
+
 #: ``id`` of a vetted numpy callable -> what the C unpickler calls instead.
 DEFERRED: dict[int, Callable[..., object]] = {
     id(_rebuild.numpy_dtype): PendingDtype,
     id(_rebuild.numpy_reconstruct): PendingArray,
     id(_rebuild.numpy_scalar): _scalar,
+    id(_rebuild.numpy_frombuffer): _frombuffer,
 }
 #: The vetted callables whose results BUILD may target once deferred.
 TWO_STEP_BUILDS = frozenset({id(_rebuild.numpy_dtype), id(_rebuild.numpy_reconstruct)})

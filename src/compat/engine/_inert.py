@@ -32,7 +32,7 @@ from checkpoint.errors import UnsafeCheckpointError
 from compat.engine import _rebuild
 from compat.engine._allowlist import Allowlist, canonical, looks_like_function
 from compat.engine._deferred import DEFERRED, TWO_STEP_BUILDS, settle
-from compat.engine._placeholder import Placeholder, placeholder_type
+from compat.engine._placeholder import AttributeRef, Placeholder, placeholder_type
 from compat.engine._scan import PERSISTENT, PickleScan
 
 __all__ = ["FastInertUnpickler", "InertUnpickler", "needs_watching"]
@@ -112,8 +112,11 @@ class _Resolver:
             raise self._refuse(f"references {qualified}, which is never run") from None
         if resolved is not None:
             return resolved
+        return self._inert_type(qualified, is_call=looks_like_function(qualified))
+
+    def _inert_type(self, qualified: str, *, is_call: bool) -> type[Placeholder]:
+        """The one placeholder class of ``qualified`` in this load."""
         if qualified not in self._types:
-            is_call = looks_like_function(qualified)
             self._types[qualified] = placeholder_type(qualified, is_call=is_call)
         return self._types[qualified]
 
@@ -149,6 +152,10 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
             self._allowlist.is_vetted_callable(func)
         ):
             return func(*args, **(kwargs or {}))  # type: ignore[operator]
+        if isinstance(func, Placeholder | AttributeRef):  # cloudpickle's _builtin_type(...)(...)
+            return self._inert_type(f"{func.qualified_name()}()", is_call=True)(
+                *args, **(kwargs or {})
+            )
         raise self._refuse(f"calls {func!r}, which is not a vetted callable")
 
     def _new(self, cls: object, args: object, kwargs: object) -> object:

@@ -30,6 +30,7 @@ __all__ = [
     "make_bytes",
     "make_defaultdict",
     "numpy_dtype",
+    "numpy_frombuffer",
     "numpy_reconstruct",
     "numpy_scalar",
     "reconstruct_placeholder",
@@ -158,6 +159,18 @@ def build_ndarray(array: np.ndarray[Any, Any], state: object) -> None:
     if any(n < 0 for n in dims) or math.prod(dims) * _check_dtype(dtype).itemsize != len(raw):
         fail(f"numpy array of shape {dims} does not match its {len(raw)} data bytes")
     array.__setstate__(state)
+
+
+def numpy_frombuffer(buffer: object, dtype: object, shape: object, order: object) -> object:
+    """``numpy.core.numeric._frombuffer``, how protocol 5 pickles an array: its bytes,
+    dtype, shape and order, which must describe exactly those bytes."""
+    checked = _check_dtype(dtype)
+    dims = ints(shape, "array shape")
+    if not isinstance(buffer, bytes | bytearray) or order not in ("C", "F"):
+        fail("numpy _frombuffer is not given raw bytes and an order")
+    if any(n < 0 for n in dims) or math.prod(dims) * checked.itemsize != len(buffer):
+        fail(f"numpy array of shape {dims} does not match its {len(buffer)} data bytes")
+    return np.frombuffer(buffer, dtype=checked).reshape(dims, order=order)
 
 
 def numpy_scalar(dtype: object, raw: object = b"") -> object:

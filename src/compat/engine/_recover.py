@@ -273,4 +273,4 @@ def _classify(root: object) -> Recovered:
     if isinstance(root, dict):
         return _dict_checkpoint(root)
     record = _record(root)
-    return record or Recovered(Kind.UNKNOWN, OrderedDict(), {}, None)
+    return record or Recovered(Kind.UNKNOWN, OrderedDict(), _as_mapping(plain(root)), None)

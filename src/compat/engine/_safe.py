@@ -10,12 +10,13 @@ names the dangerous set of SPEC §8.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import struct
 import warnings
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,8 +28,10 @@ from packaging.version import Version
 
 from checkpoint import read_sidecar
 from checkpoint._tensorpickle import StorageSource
+from checkpoint._wording import plural
 from checkpoint._ziparchive import ZIP_ERRORS, ZipStorages
 from checkpoint.errors import (
+    CheckpointError,
     UnreadableCheckpointError,
     UnsafeCheckpointError,
     UntrustedLoadWarning,
@@ -42,12 +45,20 @@ from compat.engine._allowlist import (
     classify,
     is_dangerous,
 )
+from compat.engine._bundles import (
+    Bundle,
+    enabled_layouts,
+    find_bundle,
+    member_files,
+    read_member,
+)
 from compat.engine._containers import (
     LEGACY_MAGIC,
     Bounded,
     Format,
     MainPickle,
     detect,
+    is_zip,
     main_pickle,
     read_pickle,
     safetensors_header,
@@ -59,7 +70,7 @@ from compat.engine._plaindata import materialising
 from compat.engine._recover import Kind, recover
 from compat.engine._safetensors import read_safetensors
 from compat.engine._scan import PickleScan, quiet_escapes, scan_pickle
-from compat.host._hookspecs import Materialiser, SafeGlobals
+from compat.host._hookspecs import BundleMember, Materialiser, SafeGlobals
 from compat.host._pluginhost import get_host
 
 __all__ = [
@@ -90,6 +101,10 @@ class Verdict(StrEnum):
     REFUSED = "refused"
 
 
+#: Verdicts from the mildest: a checkpoint of several files gets its members' worst.
+_SEVERITY = (Verdict.NO_PICKLE, Verdict.WEIGHTS_ONLY, Verdict.INERT, Verdict.REFUSED)
+
+
 @dataclass(frozen=True)
 class GlobalInfo:
     """One global a pickle references, as written in the file."""
@@ -115,8 +130,13 @@ class InspectReport:
     torch_version_hints: tuple[str, ...] = ()
     #: The globals behind a refusal: the dangerous set and unvetted functions it calls.
     refused_globals: tuple[str, ...] = ()
-    #: The refusal stands even for ``load(trust=True)`` (SPEC §8's dangerous set and kin).
+    #: The refusal stands even for ``load(trust=True)`` (every refusal does).
     refused_even_with_trust: bool = False
+    #: Why ``load(trust=True)`` refuses a file the inert engine reads (``builtins.getattr``,
+    #: calls of a call's result): trusted unpickling would really make those calls.
+    refused_with_trust: tuple[str, ...] = ()
+    #: For a checkpoint of several files (``Format.BUNDLE``), the layout that named them.
+    layout: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -133,6 +153,8 @@ class InspectReport:
             "torch_version_hints": list(self.torch_version_hints),
             "refused_globals": list(self.refused_globals),
             "refused_even_with_trust": self.refused_even_with_trust,
+            "refused_with_trust": list(self.refused_with_trust),
+            "layout": self.layout,
         }
 
 
@@ -160,6 +182,8 @@ class LoadResult:
     #: The agent as an instance of a current class, when a rename mapped its old class
     #: (``compat_safe_globals``) or ``trust=True`` unpickled it; otherwise ``None``.
     agent: torch.nn.Module | None = None
+    #: For a checkpoint of several files (``Format.BUNDLE``), the layout that named them.
+    layout: str | None = None
 
 
 def inspect(
@@ -170,9 +194,17 @@ def inspect(
     Raises ``UnreadableCheckpointError`` when the file or its pickle cannot be read.
     """
     source = Path(path)
+    allowlist = _allowlist(safe_globals)
+    bundle = _bundle(source)
+    if bundle is not None:
+        return _inspect_bundle(bundle, allowlist)
+    return _inspect_file(source, allowlist)
+
+
+def _inspect_file(source: Path, allowlist: Allowlist) -> InspectReport:
     fmt = _detect(source)
     main = _main_pickle(source, fmt)
-    return _report(source, fmt, main, _scan(source, main), _allowlist(safe_globals))
+    return _report(source, fmt, main, _scan(source, main), allowlist)
 
 
 def load(
@@ -195,6 +227,13 @@ def load(
     """
     source = Path(path)
     allowlist = _allowlist(safe_globals)
+    bundle = _bundle(source)
+    if bundle is not None:
+        return _load_bundle(bundle, trust, allowlist, check_crc)
+    return _load_file(source, trust, allowlist, check_crc)
+
+
+def _load_file(source: Path, trust: bool, allowlist: Allowlist, check_crc: bool) -> LoadResult:
     fmt = _detect(source)
     main = _main_pickle(source, fmt)
     scan = _scan(source, main)
@@ -221,29 +260,168 @@ def load(
         )
         if root is None:
             root, placeholders = _inert_graph(source, fmt, main, allowlist, watched)
+    metadata = None
+    if fmt is Format.V1:
+        metadata = read_sidecar(source.with_suffix(".yaml")).model_dump(mode="json")
+    legacy = tuple(info.name for info in report.globals if info.category is Category.UNKNOWN)
+    return _result(source, fmt, root, legacy, placeholders, strategy, metadata=metadata)
+
+
+def _result(
+    source: Path,
+    fmt: Format,
+    root: object,
+    legacy_classes: tuple[str, ...],
+    placeholders: Mapping[str, int],
+    strategy: str,
+    *,
+    metadata: dict[str, object] | None = None,
+    layout: str | None = None,
+) -> LoadResult:
+    """What ``root`` holds (weights, metadata, training state) as a ``LoadResult``."""
     try:
         with materialising(_materialisers()):
             recovered = recover(root)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnreadableCheckpointError(f"its object graph is malformed ({exc})", source) from exc
-    metadata = recovered.metadata
-    if fmt is Format.V1:
-        metadata = read_sidecar(source.with_suffix(".yaml")).model_dump(mode="json")
     return LoadResult(
         path=source,
         kind=recovered.kind,
         source_format=fmt,
         state_dict=recovered.state_dict,
-        metadata=metadata,
+        metadata=recovered.metadata if metadata is None else metadata,
         trainer_state=recovered.trainer_state,
-        legacy_classes=tuple(
-            info.name for info in report.globals if info.category is Category.UNKNOWN
-        ),
+        legacy_classes=legacy_classes,
         placeholders=dict(placeholders),
         root=root,
         strategy=strategy,
         agent=recovered.agent,
+        layout=layout,
     )
+
+
+# -- checkpoints of several files --------------------------------------------------------
+
+
+def _bundle(path: Path) -> Bundle | None:
+    """The layout of a directory or of a zip archive that is not a torch file, if any."""
+    try:
+        directory = path.is_dir()
+        if not directory and not (path.is_file() and is_zip(path)):
+            return None
+    except OSError as exc:
+        raise UnreadableCheckpointError(f"cannot be read ({exc.strerror})", path) from exc
+    layouts = enabled_layouts()
+    bundle = find_bundle(path, layouts, archive=not directory)
+    if bundle is None and directory:
+        known = ", ".join(layout.name for layout in layouts) or "none are enabled"
+        raise UnreadableCheckpointError(
+            f"is a directory that no checkpoint layout describes (known: {known}); pass one "
+            "of its files, or `ckpt migrate` the directory",
+            path,
+        )
+    return bundle
+
+
+def _member_error(bundle: Bundle, name: str, exc: CheckpointError) -> CheckpointError:
+    """``exc`` about one member, restated about the bundle (a member may be a temp copy)."""
+    reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
+    return type(exc)(f"member {name!r}: {reason}", bundle.path)
+
+
+def _inspect_bundle(bundle: Bundle, allowlist: Allowlist) -> InspectReport:
+    """Every pickle-bearing member inspected; the bundle gets their worst verdict."""
+    reports: list[InspectReport] = []
+    with member_files(bundle) as files:
+        for name, member in sorted(bundle.members.items()):
+            try:
+                if member.reader == "checkpoint":
+                    reports.append(_inspect_file(files[name], allowlist))
+                elif member.reader == "pickled_json":
+                    reports.extend(_embedded_reports(files[name], member, allowlist))
+            except CheckpointError as exc:
+                raise _member_error(bundle, name, exc) from exc
+            except ValueError as exc:
+                reason = f"member {name!r} is malformed ({exc})"
+                raise UnreadableCheckpointError(reason, bundle.path) from exc
+    verdicts = [report.verdict for report in reports]
+    refusals = [
+        r for report in reports if report.verdict is Verdict.REFUSED for r in report.reasons
+    ]
+    infos = {info for report in reports for info in report.globals}
+    return InspectReport(
+        path=bundle.path,
+        format=Format.BUNDLE,
+        verdict=max(verdicts, key=_SEVERITY.index, default=Verdict.NO_PICKLE),
+        reasons=(f"a {bundle.layout} checkpoint of {len(bundle.members)} files", *refusals),
+        globals=tuple(sorted(infos, key=lambda info: info.name)),
+        nested_globals=tuple(sorted({g for report in reports for g in report.nested_globals})),
+        refused_globals=tuple(sorted({g for report in reports for g in report.refused_globals})),
+        refused_even_with_trust=any(report.refused_even_with_trust for report in reports),
+        refused_with_trust=tuple(r for report in reports for r in report.refused_with_trust),
+        layout=bundle.layout,
+    )
+
+
+def _load_bundle(bundle: Bundle, trust: bool, allowlist: Allowlist, check_crc: bool) -> LoadResult:
+    """Every member read by its reader, combined into one checkpoint keyed by role."""
+    root: dict[str, object] = {}
+    legacy: set[str] = set()
+    placeholders: Counter[str] = Counter()
+    with member_files(bundle) as files:
+        for name, member in sorted(bundle.members.items()):
+            try:
+                if member.reader == "checkpoint":
+                    result = _load_file(files[name], trust, allowlist, check_crc)
+                    root[member.role] = result.state_dict if result.root is None else result.root
+                    legacy.update(result.legacy_classes)
+                    placeholders.update(result.placeholders)
+                else:
+                    embedded = functools.partial(
+                        _unpickle_bytes, path=files[name], allowlist=allowlist
+                    )
+                    root[member.role] = read_member(files[name], member, embedded)
+            except CheckpointError as exc:
+                raise _member_error(bundle, name, exc) from exc
+            except ValueError as exc:
+                reason = f"member {name!r} is malformed ({exc})"
+                raise UnreadableCheckpointError(reason, bundle.path) from exc
+    strategy = f"{INERT_ENGINE}, {len(bundle.members)} files of a {bundle.layout} checkpoint"
+    return _result(
+        bundle.path,
+        Format.BUNDLE,
+        root,
+        tuple(sorted(legacy)),
+        placeholders,
+        strategy,
+        layout=bundle.layout,
+    )
+
+
+def _scan_bytes(data: bytes, path: Path, allowlist: Allowlist) -> tuple[PickleScan, InspectReport]:
+    """The scan of, and the report on, a pickle embedded in a member (SB3's base64 values)."""
+    try:
+        scan = scan_pickle(data)
+    except ValueError as exc:
+        raise UnreadableCheckpointError(f"an embedded pickle is corrupt ({exc})", path) from exc
+    return scan, _report(path, Format.PICKLE, MainPickle(data), scan, allowlist)
+
+
+def _embedded_reports(
+    path: Path, member: BundleMember, allowlist: Allowlist
+) -> list[InspectReport]:
+    reports: list[InspectReport] = []
+    read_member(path, member, lambda data: reports.append(_scan_bytes(data, path, allowlist)[1]))
+    return reports
+
+
+def _unpickle_bytes(data: bytes, path: Path, allowlist: Allowlist) -> object:
+    """A pickle embedded in a member: refused if it names the dangerous set, else built by
+    the inert engine (never ``trust=True``: nothing in a member is unpickled for real)."""
+    scan, report = _scan_bytes(data, path, allowlist)
+    _refuse_if_needed(report, trust=False)
+    root, _ = _unpickle(data, path, allowlist, None, needs_watching(scan, allowlist))
+    return root
 
 
 # -- inspection ---------------------------------------------------------------------------
@@ -321,7 +499,7 @@ def _report(
     else:
         unknown = sum(1 for info in infos if info.category is Category.UNKNOWN)
         verdict = Verdict.INERT
-        reasons = [f"{unknown} globals not vetted: they are rebuilt as inert placeholders"]
+        reasons = [f"{plural(unknown, 'global')} not vetted: rebuilt as inert placeholders"]
     return InspectReport(
         path=path,
         format=fmt,
@@ -332,51 +510,57 @@ def _report(
         nested_globals=tuple(sorted(scan.nested_globals)),
         torch_version_hints=tuple(main.hints),
         refused_globals=tuple(refusal.names),
-        refused_even_with_trust=refusal.unconditional,
+        refused_even_with_trust=verdict is Verdict.REFUSED,
+        refused_with_trust=tuple(refusal.trust_reasons),
     )
 
 
 class _Refusal(NamedTuple):
+    #: The globals of the dangerous set the pickle names.
     names: list[str]
+    #: Why it is refused on every path: the dangerous set, a name the scan cannot resolve,
+    #: a hidden pickle that names the dangerous set.
     reasons: list[str]
-    #: The dangerous set, unresolvable names or dynamic calls: refused even with trust.
-    unconditional: bool
+    #: Why ``trust=True``, which really unpickles, refuses it too: ``builtins.getattr`` and
+    #: calls of a call's result, which the inert engine keeps inert.
+    trust_reasons: list[str]
 
 
 def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
     dangerous = [info.name for info in infos if info.category is Category.DANGEROUS]
-    unresolved = _UNRESOLVED in scan.globals
     reasons: list[str] = []
     if dangerous:
         reasons.append(f"references code that is never run: {', '.join(dangerous)}")
-    if scan.dynamic_calls:
-        reasons.append(f"calls the result of another call {scan.dynamic_calls} time(s)")
-    if unresolved:
+    if _UNRESOLVED in scan.globals:
         reasons.append("names a global the static scan cannot resolve")
     nested = sorted(name for name in scan.nested_globals if is_dangerous(name))
     if nested:
         reasons.append(f"hides a pickle in bytes that references {', '.join(nested)}")
-    unconditional = bool(dangerous or scan.dynamic_calls or unresolved)
-    return _Refusal(dangerous, reasons, unconditional)
+    trust_reasons = []
+    real = sorted(info.name for info in infos if canonical(info.name) in TRUST_REFUSED)
+    if real:
+        trust_reasons.append(f"names {', '.join(real)}, which trusted unpickling would call")
+    if scan.dynamic_calls:
+        trust_reasons.append(
+            f"calls the result of another call {plural(scan.dynamic_calls, 'time')}"
+        )
+    return _Refusal(dangerous, reasons, trust_reasons)
 
 
 def _refuse_if_needed(report: InspectReport, trust: bool) -> None:
-    if trust and report.verdict is not Verdict.REFUSED:
-        real = sorted(info.name for info in report.globals if canonical(info.name) in TRUST_REFUSED)
-        if real:
-            raise UnsafeCheckpointError(
-                f"refused, nothing was run: it names {', '.join(real)}, which trusted "
-                "unpickling would really call; load it without trust=True (the inert engine "
-                "keeps such references inert)",
-                report.path,
-            )
-    if report.verdict is not Verdict.REFUSED or (trust and not report.refused_even_with_trust):
-        return
-    raise UnsafeCheckpointError(
-        f"refused, nothing was run: it {'; it '.join(report.reasons)}. Re-export the weights "
-        "from a trusted copy (compat.convert), or inspect it with `ckpt inspect`",
-        report.path,
-    )
+    if report.verdict is Verdict.REFUSED:
+        raise UnsafeCheckpointError(
+            f"refused, nothing was run: it {'; it '.join(report.reasons)}. Re-export the "
+            "weights from a trusted copy (compat.convert), or inspect it with `ckpt inspect`",
+            report.path,
+        )
+    if trust and report.refused_with_trust:
+        why = "; it ".join(report.refused_with_trust)
+        raise UnsafeCheckpointError(
+            f"refused with trust=True, nothing was run: it {why}. Load it without trust=True: "
+            "the inert engine keeps such calls inert",
+            report.path,
+        )
 
 
 # -- inert loading ------------------------------------------------------------------------

@@ -12,8 +12,9 @@ calls them in this order:
 2. ``compat_legacy_aliases`` right after that, and again after each enable, disable,
    register or unregister (the alias table is rebuilt).
 3. ``compat_legacy_api_used`` after each use of a deprecated API, once the use is counted.
-4. ``compat_safe_globals``, ``compat_choose_load_strategy``, ``compat_materialisers`` and
-   ``compat_converters`` when the safe loading engine opens or converts a file.
+4. ``compat_safe_globals``, ``compat_choose_load_strategy``, ``compat_materialisers``,
+   ``compat_checkpoint_layouts`` and ``compat_converters`` when the safe loading engine opens
+   or converts a file.
 5. ``compat_resolve_uri`` when legacy code names a remote URI (``wandb://``).
 
 Within one hook, pluggy's order applies: later-registered plugins run first, ``tryfirst`` /
@@ -23,9 +24,9 @@ Within one hook, pluggy's order applies: later-registered plugins run first, ``t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, TypedDict
 
 import pluggy
 
@@ -109,6 +110,35 @@ class InertObject(Protocol):
     def qualified_name(self) -> str: ...
 
 
+class BundleMember(NamedTuple):
+    """How the engine reads one file of a checkpoint made of several (a ``Layout``)."""
+
+    #: Its key in the combined checkpoint: ``"state_dict"`` for the weights; training state
+    #: by name (``"optimizer"``, ``"scheduler"``, ``"rng"``...); anything else is metadata.
+    role: str
+    #: ``"checkpoint"``: any file ``compat.load`` reads (a torch pickle, safetensors);
+    #: ``"json"``; ``"text"``; ``"pickled_json"``: JSON whose ``":serialized:"`` values are
+    #: base64 pickles (Stable-Baselines3's ``data``), each read by the inert engine.
+    reader: Literal["checkpoint", "json", "text", "pickled_json"]
+
+
+class Layout(Protocol):
+    """A checkpoint stored as several files: a directory, or a zip archive of them.
+
+    The engine reads every member through its own safe readers; a layout only says which
+    files make one checkpoint and what each is.
+    """
+
+    #: The format converters are keyed by, e.g. ``"transformers_trainer"``.
+    name: str
+
+    def members(self, names: Collection[str], /) -> Mapping[str, BundleMember] | None:
+        """``file name -> member`` if the files ``names`` (one directory, or one archive,
+        not recursive) are a checkpoint of this layout, else ``None``. Files it leaves out
+        are ignored."""
+        ...
+
+
 #: Turns an inert object into plain data; the second argument converts nested values
 #: (with the engine's depth and cycle limits), e.g. ``plain(obj.state["_content"])``.
 Materialiser = Callable[[InertObject, Callable[[object], object]], object]
@@ -154,6 +184,15 @@ def compat_materialisers() -> Mapping[str, Materialiser]:
     data. Return ``{"module.QualName": materialiser}``; a class no plugin materialises is
     shown as its attributes under ``"__class__"``. A key contributed by a plugin that ran
     earlier keeps that plugin's materialiser.
+    """
+
+
+@hookspec
+def compat_checkpoint_layouts() -> Iterable[Layout]:
+    """Contribute layouts of checkpoints stored as several files (a directory or an archive).
+
+    Called when the engine meets a directory or a zip archive that is not a torch file. The
+    first layout (in hook order) whose ``members`` accepts the files wins. Return layouts.
     """
 
 

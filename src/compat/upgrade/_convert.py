@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checkpoint import CheckpointInfo, ConvertedFrom
-from checkpoint.errors import UnconvertibleCheckpointError
+from checkpoint.errors import NothingToConvertError, UnconvertibleCheckpointError
 from compat.engine._inventory import tensor_key, tensors_in
 from compat.engine._safe import LoadResult, load
 from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
@@ -68,10 +68,9 @@ def convert_file(
     sha256 = source_sha256 or sha256_of(source)
     result = load(source, check_crc=True)
     if not result.state_dict and not result.trainer_state:
-        raise UnconvertibleCheckpointError(
-            f"holds no weights and no training state (its content is a {result.kind} "
-            "checkpoint with no tensors): there is nothing to convert; `ckpt inspect` "
-            "shows what it holds",
+        raise NothingToConvertError(
+            "holds no weights, no optimizer, scheduler or RNG state and no tensor at all: "
+            "there is nothing to convert; `ckpt inspect` shows what it holds",
             source,
         )
     draft, migrations = run_chain(

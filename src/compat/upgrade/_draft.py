@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -24,8 +25,21 @@ _FIGURES = ("epoch", "agent_step", "total_time", "score")
 
 
 def sha256_of(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+    """The sha256 of a file; of a checkpoint directory, over each visible regular file's
+    name and sha256 in name order, so a copy of the directory has the same digest."""
+    if not path.is_dir():
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    with os.scandir(path) as entries:
+        files = sorted(
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
+        )
+    for name in files:
+        digest.update(f"{name}\0{sha256_of(path / name)}\n".encode())
+    return digest.hexdigest()
 
 
 #: A top-level key that names the library that wrote a raw dict -> the format it is.
@@ -35,6 +49,8 @@ _WRITERS = {"pytorch-lightning_version": "lightning"}
 def detected_format(result: LoadResult) -> str:
     if result.source_format is Format.V1:
         return "v1"
+    if result.layout is not None:
+        return result.layout
     kind = str(result.kind)
     if kind == "raw_dict":
         kind = next((fmt for key, fmt in _WRITERS.items() if key in result.metadata), kind)

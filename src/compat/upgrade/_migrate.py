@@ -11,6 +11,7 @@ one checkpoint each at a time, so memory stays bounded by jobs x the largest che
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,12 +21,17 @@ from typing import TypeVar
 
 from checkpoint import read_sidecar, verify_checkpoint
 from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name
-from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
+from checkpoint.errors import (
+    CheckpointCompatError,
+    NothingToConvertError,
+    UnsafeCheckpointError,
+)
+from compat.engine._bundles import enabled_layouts
 from compat.upgrade._chain import ConverterIndex, converter_index
 from compat.upgrade._convert import convert_file
 from compat.upgrade._draft import sha256_of
 from compat.upgrade._targets import Target, run_name_for
-from compat.upgrade._tree import is_checkpoint_file, walk_files
+from compat.upgrade._tree import What, survey
 from compat.upgrade._v1write import trainer_provenance
 
 __all__ = ["Outcome", "Status", "default_out", "migrate"]
@@ -99,15 +105,18 @@ def _newest_named_epoch(names: Iterable[str]) -> int:
 
 def _plan(root: Path, out: Path) -> _Plan:
     plan = _Plan()
-    for directory, names in walk_files(root, out):
-        trainer_epoch = _newest_named_epoch(names)
-        run_dir = out / directory.relative_to(root)
-        for name in filter(is_checkpoint_file, names):
-            source = directory / name
-            if _already_v1(directory, name):
-                plan.skipped.append(Outcome(source, Status.SKIPPED, "already v1 (left in place)"))
-                continue
-            target = Target(run_dir, run_name_for(source), trainer_epoch=trainer_epoch)
+    newest: dict[Path, int] = {}  # per directory: the epoch a trainer file without one pairs with
+    for entry in survey(root, enabled_layouts(), exclude=out):
+        source = entry.path
+        if entry.what is What.SKIPPED:
+            plan.skipped.append(Outcome(source, Status.SKIPPED, entry.reason))
+        elif _already_v1(source.parent, source.name):
+            plan.skipped.append(Outcome(source, Status.SKIPPED, "already v1 (left in place)"))
+        else:
+            if source.parent not in newest:
+                newest[source.parent] = _newest_named_epoch(os.listdir(source.parent))
+            run_dir = out / source.parent.relative_to(root)
+            target = Target(run_dir, run_name_for(source), trainer_epoch=newest[source.parent])
             plan.jobs.append(_Job(source, target))
     return plan
 
@@ -132,7 +141,8 @@ def _finished(out: Path) -> dict[tuple[Path, str], tuple[str, ...]]:
     finished: dict[tuple[Path, str], tuple[str, ...]] = {}
     trainers: dict[Path, set[str]] = {}
     sidecars: list[Path] = []
-    for directory, names in walk_files(out):
+    for walked, _, names in os.walk(out):
+        directory = Path(walked)
         for name in names:
             parsed = parse_v1_name(name)
             if parsed is not None and parsed.role is FileRole.TRAINER:
@@ -165,14 +175,22 @@ def _convert_job(job: _Job, sha256: str, converters: ConverterIndex) -> Outcome:
     try:
         conversion = convert_file(job.source, job.target, converters, source_sha256=sha256)
     except UnsafeCheckpointError as exc:
-        return Outcome(job.source, Status.REFUSED, str(exc))
+        return Outcome(job.source, Status.REFUSED, _reason(exc))
+    except NothingToConvertError as exc:
+        return Outcome(job.source, Status.SKIPPED, _reason(exc))
     except CheckpointCompatError as exc:
-        return Outcome(job.source, Status.FAILED, str(exc))
+        return Outcome(job.source, Status.FAILED, _reason(exc))
     except Exception as exc:  # a bug must not stop the other conversions
         return Outcome(job.source, Status.FAILED, f"{type(exc).__name__}: {exc}")
     written = conversion.written
     outputs = [path for path in (written.weights and written.weights.path, written.trainer) if path]
     return Outcome(job.source, Status.CONVERTED, "verified", tuple(map(str, outputs)))
+
+
+def _reason(exc: CheckpointCompatError) -> str:
+    """The message without the leading path: the outcome already names the source."""
+    path = getattr(exc, "path", None)
+    return str(exc).removeprefix(f"{path}: ") if path is not None else str(exc)
 
 
 def _outcome_of(future: Future[Outcome], job: _Job) -> Outcome:

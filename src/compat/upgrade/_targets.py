@@ -16,6 +16,11 @@ from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name, valid
 from checkpoint.errors import ConversionTargetError
 
 _NOT_IN_RUN_NAMES = re.compile(r"[^A-Za-z0-9._+=@,-]+")
+#: Names that only count steps, of a run named by the directory: transformers'
+#: ``checkpoint-500/``, Lightning's ``epoch=3-step=400.ckpt`` and ``last.ckpt``.
+_COUNTER_NAMES = re.compile(
+    r"checkpoint[-_]\d+|epoch=\d+-step=\d+(-v\d+)?\.ckpt|last(-v\d+)?\.ckpt"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +40,11 @@ def safe_run_name(name: str) -> str:
 
 
 def run_name_for(source: Path) -> str:
-    """The run a file belongs to: from its v1 or legacy name, its directory, or its stem."""
+    """The run a file belongs to: from its v1 or legacy name, its directory, or its stem.
+    A name that only counts steps (``checkpoint-500/``, ``epoch=3-step=400.ckpt``) belongs
+    to the run of its directory."""
+    if _COUNTER_NAMES.fullmatch(source.name):
+        return safe_run_name(run_name_of_directory(source.parent))
     v1 = parse_v1_name(source.name)
     if v1 is not None:
         return v1.run_name
