@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -29,3 +29,11 @@ def flatten_optimizer_state(optimizer: Mapping[str, Any]) -> dict[str, torch.Ten
         for name, value in entry.items()
         if isinstance(value, torch.Tensor)
     }
+
+
+def as_resolved(names: Iterable[str]) -> set[str]:
+    """Globals as written in a file (``__builtin__.set``, what ``pickletools`` shows), named
+    as the engine reports them: resolved as the unpickler resolves them (``builtins.set``)."""
+    from checkpoint._picklenames import resolve_global
+
+    return {resolve_global(*name.rsplit(".", 1)) for name in names}

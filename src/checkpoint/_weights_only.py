@@ -18,6 +18,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from ._picklenames import resolve_global
 from ._tensorpickle import MalformedError, storage_of, tensor_globals
 from ._ziparchive import ZipLayout, ZipStorages
 from .errors import UnreadableCheckpointError, UnsafeCheckpointError
@@ -45,28 +46,14 @@ _MALFORMED = (
 )
 
 
-def global_name(module: str, name: str, protocol: int) -> str:
-    """``module.name`` as ``pickle.Unpickler.find_class`` resolves it: protocol-2 pickles
-    name Python 2 modules (``__builtin__``, ``copy_reg``), which it maps to Python 3's."""
-    if protocol < 3:
-        mapping = pickle._compat_pickle  # type: ignore[attr-defined]  # the tables pickle uses
-        if (module, name) in mapping.NAME_MAPPING:
-            module, name = mapping.NAME_MAPPING[(module, name)]
-        elif module in mapping.IMPORT_MAPPING:
-            module = mapping.IMPORT_MAPPING[module]
-    return f"{module}.{name}"
-
-
 class _Unpickler(pickle._Unpickler):
-    proto: int  # set by load(), from the PROTO opcode
-
     def __init__(self, data: bytes | bytearray, storages: ZipStorages, path: Path) -> None:
         super().__init__(io.BytesIO(data))
         self._storages = storages
         self._path = path
 
     def find_class(self, module: str, name: str) -> Any:
-        qualified = global_name(module, name, self.proto)
+        qualified = resolve_global(module, name)
         if qualified not in _GLOBALS:
             raise UnsafeCheckpointError(
                 f"refused, nothing was run: its pickle names {qualified}, which a trainer "

@@ -15,6 +15,7 @@ import compat.engine._safe as safe
 from checkpoint.errors import UnsafeCheckpointError
 from compat.engine._allowlist import Allowlist
 from compat.engine._inert import InertUnpickler
+from digest import as_resolved
 
 MANIFEST = json.loads((HOSTILE / "MANIFEST.json").read_text())["files"]
 TARGET = "PWNED_shutil_rmtree_target"
@@ -52,8 +53,8 @@ def test_inspect_reports_the_dangerous_globals(name: str, sandbox: Path) -> None
     entry = MANIFEST[name]
     report = safe.inspect(HOSTILE / name)
     assert report.verdict is safe.Verdict.REFUSED
-    assert set(entry["dangerous_globals"]) <= set(report.refused_globals)
-    assert {info.name for info in report.globals} == set(entry["globals"])
+    assert as_resolved(entry["dangerous_globals"]) <= set(report.refused_globals)
+    assert {info.name for info in report.globals} == as_resolved(entry["globals"])
     assert set(entry["nested_globals"]) <= set(report.nested_globals)
     assert report.protocol == entry["pickle_protocol"]
     _assert_nothing_ran(sandbox)

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Iterable
 from enum import StrEnum
 
+from checkpoint._picklenames import WALK
 from checkpoint._tensorpickle import STORAGE_TYPES, tensor_globals
 from checkpoint.errors import PluginError
 from compat.engine import _rebuild
@@ -65,8 +66,17 @@ _DANGEROUS_MODULES = frozenset(
         "timeit",
         "multiprocessing",
         "webbrowser",
+        "cProfile",
+        "profile",
+        "pdb",
+        "bdb",
+        "trace",
+        "pydoc",
+        "pkgutil",
     }
 )
+
+_GETTERS = ("attrgetter", "methodcaller", "itemgetter")
 
 #: Single globals refused even with trust: they evaluate code, import, open or unpickle.
 _DANGEROUS_NAMES = frozenset(
@@ -96,8 +106,11 @@ _DANGEROUS_NAMES = frozenset(
         "torch.storage._load_from_bytes",
         "torch._tensor._rebuild_from_type_v2",
         "torch.hub.load",
-        "operator.attrgetter",
-        "operator.methodcaller",
+        "torch.fx.graph_module._exec_with_source",
+        "torch.fx.graph_module._forward_from_src",
+        "torch.jit.load",
+        "torch.jit._serialization.load",
+        *(f"{module}.{getter}" for module in ("operator", "_operator") for getter in _GETTERS),
     }
 )
 
@@ -146,13 +159,10 @@ WEIGHTS_ONLY = (
 )
 
 
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
-
-
 def canonical(name: str) -> str:
-    """One spelling per global: py2 ``__builtin__``, numpy 2's ``numpy._core``, ``torch.cuda``."""
+    """One spelling per global: numpy 2's ``numpy._core``, ``torch.cuda`` storages. (Python 2
+    names were resolved already: ``checkpoint._picklenames.resolve_global``.)"""
     module, _, attr = name.rpartition(".")
-    module = _PY2_MODULES.get(module, module)
     if module.startswith("numpy._core."):
         module = "numpy.core." + module.removeprefix("numpy._core.")
     elif (module == "torch.cuda" and attr in STORAGE_TYPES) or (
@@ -162,10 +172,23 @@ def canonical(name: str) -> str:
     return f"{module}.{attr}"
 
 
+def _names_dangerous(dotted: str) -> bool:
+    return dotted in _DANGEROUS_NAMES or dotted.split(".", 1)[0] in _DANGEROUS_MODULES
+
+
 def is_dangerous(name: str) -> bool:
-    """Whether ``name`` is in the set refused even with trust."""
+    """Whether ``name`` (as ``resolve_global`` gives it) is in the set refused on every path.
+
+    An attribute walk (``module:a.b.c``) leaves its module wherever a step is a module it
+    imported, which no static reading can rule out: so each tail of the walk is judged as
+    a name of its own (``torch.serialization:os.system`` names ``os.system``).
+    """
     name = canonical(name)
-    return name in _DANGEROUS_NAMES or name.split(".", 1)[0] in _DANGEROUS_MODULES
+    module, _, walk = name.partition(WALK)
+    if _names_dangerous(name.replace(WALK, ".")) or _names_dangerous(module):
+        return True
+    steps = walk.split(".") if walk else []
+    return any(_names_dangerous(".".join(steps[start:])) for start in range(len(steps)))
 
 
 def looks_like_function(name: str) -> bool:
@@ -175,9 +198,9 @@ def looks_like_function(name: str) -> bool:
 
 def classify(name: str, allowlist: Allowlist | None = None) -> Category:
     """The category of one global, read from its name alone (nothing is imported)."""
-    name = canonical(name)
     if is_dangerous(name):
         return Category.DANGEROUS
+    name = canonical(name).replace(WALK, ".")
     if name in _VETTED:
         return _VETTED[name][0]
     if allowlist is not None and name in allowlist.extra:
@@ -203,9 +226,9 @@ class Allowlist:
 
         Raises ``LookupError`` for the dangerous set, which no contribution can allow.
         """
-        name = canonical(name)
         if is_dangerous(name):
             raise LookupError(name)
+        name = canonical(name).replace(WALK, ".")  # a vetted nested class is named dotted
         if name in _VETTED:
             return _VETTED[name][1]
         target = self.extra.get(name)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from checkpoint._picklenames import resolve_global
 from checkpoint._tensorpickle import MalformedError, StorageSource, storage_of
 from checkpoint.errors import UnsafeCheckpointError
 from compat.engine import _rebuild
@@ -105,7 +106,7 @@ class _Resolver:
         )
 
     def find_class(self, module: str, name: str) -> Any:
-        qualified = canonical(f"{module}.{name}")
+        qualified = canonical(resolve_global(module, name))
         try:
             resolved = self._allowlist.resolve(qualified)
         except LookupError:

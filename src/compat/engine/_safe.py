@@ -69,7 +69,8 @@ from compat.engine._legacy_storages import LegacyStorages
 from compat.engine._plaindata import materialising
 from compat.engine._recover import Kind, recover
 from compat.engine._safetensors import read_safetensors
-from compat.engine._scan import PickleScan, quiet_escapes, scan_pickle
+from compat.engine._scan import UNRESOLVED, PickleScan, quiet_escapes, scan_pickle
+from compat.engine._trusted import TrustedUnpickler
 from compat.host._hookspecs import BundleMember, Materialiser, SafeGlobals
 from compat.host._pluginhost import get_host
 
@@ -85,7 +86,6 @@ __all__ = [
 ]
 
 _LEGACY_PROTOCOL = 1001
-_UNRESOLVED = "<unresolved STACK_GLOBAL>"
 
 
 INERT_ENGINE = "inert engine"
@@ -247,7 +247,8 @@ def _load_file(source: Path, trust: bool, allowlist: Allowlist, check_crc: bool)
         return LoadResult(source, Kind.STATE_DICT, fmt, state, header_metadata, None, ())
     placeholders: Mapping[str, int] = {}
     if trust:
-        root, strategy = _trusted_unpickle(source, fmt), TRUSTED
+        assert main is not None
+        root, strategy = _trusted_unpickle(source, fmt, main, allowlist), TRUSTED
     else:
         # The C unpickler, where the scan clears it, is the fastest safe reader (faster than
         # torch's weights-only one, on every torch); a plugin's strategy is asked for the
@@ -531,7 +532,7 @@ def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
     reasons: list[str] = []
     if dangerous:
         reasons.append(f"references code that is never run: {', '.join(dangerous)}")
-    if _UNRESOLVED in scan.globals:
+    if UNRESOLVED in scan.globals:
         reasons.append("names a global the static scan cannot resolve")
     nested = sorted(name for name in scan.nested_globals if is_dangerous(name))
     if nested:
@@ -588,9 +589,13 @@ def _unpickle(
     allowlist: Allowlist,
     storages: StorageSource | None,
     watched: bool = True,
+    *,
+    trusted: bool = False,
 ) -> tuple[object, Mapping[str, int]]:
-    """Unpickle inertly; ``watched=False`` takes the C unpickler (see ``needs_watching``)."""
-    kind = InertUnpickler if watched else FastInertUnpickler
+    """Unpickle inertly; ``watched=False`` takes the C unpickler (see ``needs_watching``),
+    ``trusted=True`` the unpickler of ``load(trust=True)`` (``_trusted``)."""
+    kind: type[InertUnpickler | FastInertUnpickler | TrustedUnpickler]
+    kind = TrustedUnpickler if trusted else InertUnpickler if watched else FastInertUnpickler
     unpickler = kind(data, source=str(path), allowlist=allowlist, storages=storages)
     try:
         with quiet_escapes():
@@ -607,7 +612,13 @@ def _unpickle(
 
 
 def _inert_graph(
-    path: Path, fmt: Format, main: MainPickle | None, allowlist: Allowlist, watched: bool
+    path: Path,
+    fmt: Format,
+    main: MainPickle | None,
+    allowlist: Allowlist,
+    watched: bool,
+    *,
+    trusted: bool = False,
 ) -> tuple[object, Mapping[str, int]]:
     if main is None or fmt is Format.TORCH_TAR:
         raise UnreadableCheckpointError(
@@ -619,18 +630,18 @@ def _inert_graph(
         if main.layout is not None:
             with path.open("rb") as file:
                 storages = ZipStorages(file, main.layout, path, size)
-                return _unpickle(main.data, path, allowlist, storages, watched)
+                return _unpickle(main.data, path, allowlist, storages, watched, trusted=trusted)
         if fmt is Format.TORCH_LEGACY:
-            return _legacy_graph(path, main, allowlist, size, watched)
+            return _legacy_graph(path, main, allowlist, size, watched, trusted)
     except (UnsafeCheckpointError, UnreadableCheckpointError):
         raise
     except ZIP_ERRORS as exc:
         raise UnreadableCheckpointError(f"cannot be read ({exc})", path) from exc
-    return _unpickle(main.data, path, allowlist, None, watched)
+    return _unpickle(main.data, path, allowlist, None, watched, trusted=trusted)
 
 
 def _legacy_graph(
-    path: Path, main: MainPickle, allowlist: Allowlist, size: int, watched: bool
+    path: Path, main: MainPickle, allowlist: Allowlist, size: int, watched: bool, trusted: bool
 ) -> tuple[object, Mapping[str, int]]:
     magic, protocol, sys_info = (
         _unpickle(data, path, allowlist, None)[0] for data in main.preamble
@@ -642,7 +653,7 @@ def _legacy_graph(
             "was written on a big-endian machine, which compat.load does not read", path
         )
     storages = LegacyStorages(path, size)
-    root, placeholders = _unpickle(main.data, path, allowlist, storages, watched)
+    root, placeholders = _unpickle(main.data, path, allowlist, storages, watched, trusted=trusted)
     with path.open("rb") as file:
         file.seek(main.end)
         keys, _ = _unpickle(read_pickle(Bounded(file, size), path), path, allowlist, None)
@@ -676,12 +687,12 @@ def _plugin_strategy(path: Path, fmt: Format) -> tuple[object, str]:
 # -- trusted loading ----------------------------------------------------------------------
 
 
-def _trusted_unpickle(path: Path, fmt: Format) -> object:
-    """Real unpickling, reached only when the caller passed ``trust=True`` for this call."""
+def _trusted_unpickle(path: Path, fmt: Format, main: MainPickle, allowlist: Allowlist) -> object:
+    """Real objects (``_trusted``), reached only when the caller passed ``trust=True``."""
     warnings.warn(
         UntrustedLoadWarning(
-            f"{path}: unpickling with trust=True runs code the file names; "
-            "use it only for files you made yourself"
+            f"{path}: unpickling with trust=True builds the real classes the file names and "
+            "runs their constructors; use it only for files you made yourself"
         ),
         stacklevel=3,
     )
@@ -691,9 +702,5 @@ def _trusted_unpickle(path: Path, fmt: Format) -> object:
             "environment; unset it for this call, or load without trust=True",
             path,
         )
-    if fmt not in (Format.TORCH_ZIP, Format.TORCH_LEGACY, Format.V1):
-        raise UnreadableCheckpointError(f"is a {fmt} file, which trust=True cannot load", path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise UnreadableCheckpointError(f"trusted unpickling failed ({exc})", path) from exc
+    root, _ = _inert_graph(path, fmt, main, allowlist, watched=True, trusted=True)
+    return root

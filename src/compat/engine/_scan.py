@@ -1,5 +1,8 @@
 """Static reading of a pickle: which globals it names, which it calls, what it BUILDs.
 
+Each global is recorded as the unpickler will resolve it (``resolve_global``): a Python 2
+module name as the Python 3 module it maps to, an attribute walk as ``module:dotted.name``.
+
 The opcodes are walked over the raw bytes, with the pickle stack simulated by symbolic
 values, so a global is tracked through the memo and STACK_GLOBAL's string operands, and
 the target of every BUILD is known. Nothing is imported, built or called. Operands the
@@ -17,13 +20,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["PERSISTENT", "PickleScan", "quiet_escapes", "scan_pickle"]
+from checkpoint._picklenames import resolve_global
+
+__all__ = ["PERSISTENT", "UNRESOLVED", "PickleScan", "quiet_escapes", "scan_pickle"]
 
 _MAX_NESTED_DEPTH = 2
 _MAX_NESTED_BYTES = 1 << 20
 _MAX_NESTED_PICKLES = 8
 #: What ``PickleScan.built`` records for objects made by calling a persistent id.
 PERSISTENT = "<persistent id>"
+#: What ``PickleScan.globals`` records for a STACK_GLOBAL whose names are not plain strings.
+UNRESOLVED = "<unresolved STACK_GLOBAL>"
 
 
 class _Global(str):
@@ -115,9 +122,10 @@ def _quoted_line(data: bytes, pos: int) -> tuple[object, int]:
 
 
 def _global_pair(data: bytes, pos: int) -> tuple[object, int]:
+    """GLOBAL and INST: module and name lines, resolved as the unpickler resolves them."""
     module, pos = _line(data, pos)
     name, pos = _line(data, pos)
-    return f"{module.decode('utf-8')}.{name.decode('utf-8')}", pos
+    return resolve_global(module.decode("utf-8"), name.decode("utf-8")), pos
 
 
 def _frame(data: bytes, pos: int) -> tuple[object, int]:
@@ -213,7 +221,7 @@ class _Simulator:
     def stack_global(self, op: _Opcode, arg: object) -> None:
         owner, member = self.pop(2)
         resolved = isinstance(owner, str) and isinstance(member, str)
-        found = _Global(f"{owner}.{member}" if resolved else "<unresolved STACK_GLOBAL>")
+        found = _Global(resolve_global(owner, member) if resolved else UNRESOLVED)  # type: ignore[arg-type]
         self.scan.globals.add(found)
         self.stack.append(found)
 
