@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,12 +121,14 @@ class CheckpointManager:
         *,
         provenance: ConvertedFrom | None = None,
         legacy_metadata: object = None,
+        verify: Callable[[Path], None] | None = None,
     ) -> CheckpointInfo:
         """Commit ``agent``'s state_dict at ``epoch``; then apply retention.
 
         ``provenance`` and ``legacy_metadata`` are for converters: where the weights came
         from, and the old metadata as plain data (sidecar fields ``converted_from`` and
-        ``legacy_metadata``).
+        ``legacy_metadata``). ``verify`` is called with the written, synced weights file
+        before anything is committed; if it raises, nothing is.
         """
         validate_epoch(epoch)
         state = require_tensors(agent.state_dict() if isinstance(agent, nn.Module) else agent)
@@ -142,6 +144,8 @@ class CheckpointManager:
         with staged(weights) as weights_temp:
             sha256, size = save_hashed(state, weights_temp.file)
             weights_temp.sync()
+            if verify is not None:
+                verify(weights_temp.path)
             sidecar = draft.model_copy(update={"sha256": sha256, "size": size})
             with staged(sidecar_path) as sidecar_temp:
                 sidecar_temp.file.write(dump_sidecar(sidecar))
@@ -160,11 +164,14 @@ class CheckpointManager:
         epoch: int,
         agent_step: int,
         extra: Mapping[str, Any] | None = None,
+        *,
+        verify: Callable[[Path], None] | None = None,
     ) -> Path:
         """Commit the state needed to resume training after ``epoch``.
 
         The file loads with ``torch.load(weights_only=True)``, so ``extra``
         may hold only tensors, numbers, strings and containers of those.
+        ``verify`` is called with the written, synced file before it is committed.
         """
         validate_epoch(epoch)
         validate_epoch(agent_step)
@@ -185,6 +192,8 @@ class CheckpointManager:
         with staged(path) as temp:
             torch.save(state, temp.file)
             temp.sync()
+            if verify is not None:
+                verify(temp.path)
             with directory_lock(self.run_dir):
                 temp.commit()
                 fsync_directory(self.run_dir)

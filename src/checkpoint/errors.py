@@ -172,4 +172,4 @@ class ConversionTargetError(InvalidCheckpointRequestError):
 
 
 class ConversionVerificationError(CheckpointCorruptError):
-    """A converted checkpoint read back differs from what was recovered; it was removed."""
+    """A converted checkpoint read back differs from what was recovered; nothing was committed."""

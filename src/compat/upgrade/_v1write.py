@@ -34,7 +34,6 @@ from checkpoint.errors import (
     UnconvertibleCheckpointError,
 )
 from compat.upgrade._bitwise import differences
-from compat.upgrade._draft import sha256_of
 from compat.upgrade._plainvalues import weights_only_plain, yaml_plain
 from compat.upgrade._targets import Target
 
@@ -166,14 +165,25 @@ def _merging(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _fail_verification(paths: list[Path], problems: list[str], source: Path) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
-    raise ConversionVerificationError(
-        f"the converted checkpoint read back differs ({'; '.join(problems[:5])}); it was "
-        "removed: report this with the file, and keep using the source",
-        source,
+def _verify(problems: list[str], source: Path) -> None:
+    if problems:
+        raise ConversionVerificationError(
+            f"the converted checkpoint read back differs ({'; '.join(problems[:5])}); nothing "
+            "was committed: report this with the file, and keep using the source",
+            source,
+        )
+
+
+def _verify_weights(written: Path, *, expected: Mapping[str, torch.Tensor], source: Path) -> None:
+    """The written weights, read back before they are committed, equal the draft's."""
+    _verify(
+        differences(expected, torch.load(written, map_location="cpu", weights_only=True)), source
     )
+
+
+def _verify_trainer(written: Path, *, expected: Mapping[str, object], source: Path) -> None:
+    reloaded = torch.load(written, map_location="cpu", weights_only=True)
+    _verify(differences(expected, {key: reloaded[key] for key in expected}), source)
 
 
 def _write_trainer(
@@ -194,13 +204,14 @@ def _write_trainer(
             return path  # this source is already in (an interrupted run is resumed)
         state = new if existing is None else _merged(existing, new, path)
         agent_step = max(figures.get("agent_step") or 0, (existing or {}).get("agent_step") or 0)
+        expected = {key: state[key] for key in ("optimizer", "extra")}
         written = manager.save_trainer_state(
-            state["optimizer"], figures["epoch"], agent_step, state["extra"]
+            state["optimizer"],
+            figures["epoch"],
+            agent_step,
+            state["extra"],
+            verify=functools.partial(_verify_trainer, expected=expected, source=source),
         )
-        reloaded = torch.load(written, map_location="cpu", weights_only=True)
-        problems = differences(state, {key: reloaded[key] for key in ("optimizer", "extra")})
-        if problems:
-            _fail_verification([written], problems, source)
     return written
 
 
@@ -221,13 +232,8 @@ def _write_weights(
         yaml_plain(metadata),  # type: ignore[arg-type]
         provenance=provenance,
         legacy_metadata=yaml_plain(draft.get("legacy_metadata")),
+        verify=functools.partial(_verify_weights, expected=state, source=source),
     )
-    problems = [] if sha256_of(info.path) == info.metadata["sha256"] else ["sha256 differs"]
-    reloaded = torch.load(info.path, map_location="cpu", weights_only=True)
-    problems += differences(state, reloaded)
-    if problems:
-        assert info.sidecar_path is not None
-        _fail_verification([info.sidecar_path, info.path], problems, source)
     return info
 
 
