@@ -49,7 +49,7 @@ def test_an_epoch_already_committed_is_not_overwritten(
     assert destination.read_bytes() == before
 
 
-def test_a_failed_verification_removes_the_output(
+def test_a_failed_verification_commits_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(compat.upgrade._v1write, "differences", lambda *_: ["w: tensor differs"])
