@@ -15,6 +15,8 @@ from typing import NoReturn, Protocol
 
 import torch
 
+from ._tensornames import DTYPE_NAMES, REBUILDS, STORAGE_DTYPES
+
 __all__ = [
     "DTYPES",
     "STORAGE_TYPES",
@@ -43,24 +45,12 @@ def fail(reason: str) -> NoReturn:
 
 #: ``torch.<Name>Storage`` globals of persistent ids -> the dtype of their elements.
 STORAGE_TYPES: Mapping[str, torch.dtype] = {
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "ComplexFloatStorage": torch.complex64,
-    "ComplexDoubleStorage": torch.complex128,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-    "UntypedStorage": torch.uint8,
+    storage: getattr(torch, dtype) for storage, dtype in STORAGE_DTYPES.items()
 }
 
-#: ``torch.<name>`` dtype globals (a pickled dtype is a reference to one of these), aliases too.
+#: ``torch.<name>`` dtype globals (a pickled dtype names one), those the running torch has.
 DTYPES: Mapping[str, torch.dtype] = {
-    name: value for name in dir(torch) if isinstance(value := getattr(torch, name), torch.dtype)
+    name: getattr(torch, name) for name in DTYPE_NAMES if hasattr(torch, name)
 }
 
 
@@ -74,17 +64,26 @@ class StorageType:
 
 
 class StorageRef:
-    """What a storage persistent id resolves to: bytes, viewed with the pickled dtype."""
+    """What a storage persistent id resolves to: bytes, viewed with the pickled dtype.
 
-    __slots__ = ("data", "dtype")
+    ``budget`` bounds the bytes one tensor may view: a view that overlaps itself (stride 0)
+    can describe far more elements than its storage holds, and copying it would allocate
+    them all.
+    """
 
-    def __init__(self, data: torch.UntypedStorage, dtype: torch.dtype) -> None:
+    __slots__ = ("budget", "data", "dtype")
+
+    def __init__(self, data: torch.UntypedStorage, dtype: torch.dtype, budget: int) -> None:
         self.data = data
         self.dtype = dtype
+        self.budget = budget
 
 
 class StorageSource(Protocol):
     """Where the storages named by a pickle's persistent ids come from."""
+
+    #: The memory budget of the file they come from (``memory_budget``).
+    budget: int
 
     def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage: ...
 
@@ -102,7 +101,7 @@ def storage_of(pid: tuple[object, ...], source: StorageSource) -> StorageRef:
         fail("a storage persistent id names no storage type")
     if not isinstance(key, str) or type(numel) is not int or numel < 0:
         fail("a storage persistent id has a bad key or size")
-    return StorageRef(source.get(key, storage_type.dtype, numel), storage_type.dtype)
+    return StorageRef(source.get(key, storage_type.dtype, numel), storage_type.dtype, source.budget)
 
 
 def ints(values: object, what: str) -> tuple[int, ...]:
@@ -141,6 +140,11 @@ def rebuild_tensor(
         >= available
     ):
         fail(f"tensor of size {shape} at offset {storage_offset} overruns its storage")
+    if math.prod(shape) * itemsize > storage.budget:
+        fail(
+            f"a tensor of size {shape} views {math.prod(shape) * itemsize} bytes, over the "
+            f"{storage.budget}-byte memory budget of the file (a self-overlapping view)"
+        )
     tensor = torch.empty((0,), dtype=storage.dtype)
     tensor.set_(storage.data, storage_offset, shape, strides)
     if requires_grad is True and (tensor.is_floating_point() or tensor.is_complex()):
@@ -162,7 +166,7 @@ def rebuild_tensor_v3(
     torch >= 2.1 writes for dtypes without a typed storage class: float8, uint16...)."""
     if not isinstance(storage, StorageRef) or not isinstance(dtype, torch.dtype):
         fail("a tensor is rebuilt from something that is not a storage and a dtype")
-    typed = StorageRef(storage.data, dtype)
+    typed = StorageRef(storage.data, dtype, storage.budget)
     return rebuild_tensor(typed, storage_offset, size, stride, requires_grad)
 
 
@@ -194,15 +198,16 @@ def make_size(values: object = ()) -> torch.Size:
 
 def tensor_globals() -> dict[str, object]:
     """``"module.name"`` -> what it resolves to, for every global of torch's tensor pickles."""
-    table: dict[str, object] = {
-        "torch._utils._rebuild_tensor": rebuild_tensor,
-        "torch._utils._rebuild_tensor_v2": rebuild_tensor,
-        "torch._utils._rebuild_tensor_v3": rebuild_tensor_v3,
-        "torch._utils._rebuild_parameter": rebuild_parameter,
-        "torch._utils._rebuild_parameter_with_state": rebuild_parameter,
-        "torch.device": make_device,
-        "torch.Size": make_size,
-    }
+    rebuilds = (
+        rebuild_tensor,
+        rebuild_tensor,
+        rebuild_tensor_v3,
+        rebuild_parameter,
+        rebuild_parameter,
+        make_device,
+        make_size,
+    )
+    table: dict[str, object] = dict(zip(REBUILDS, rebuilds, strict=True))
     for storage, dtype in STORAGE_TYPES.items():
         table[f"torch.{storage}"] = StorageType(dtype)
     table["torch.storage.UntypedStorage"] = table["torch.UntypedStorage"]  # torch >= 2.1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from zlib_ng.zlib_ng import crc32
 
+from ._budget import memory_budget
 from .errors import UnreadableCheckpointError
 
 if TYPE_CHECKING:
@@ -45,6 +46,28 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _CRC_CHUNK = 1 << 18
 
 
+def _data_offset(file: io.BufferedIOBase, info: zipfile.ZipInfo, path: Path) -> int:
+    """Where a record's data starts, once its local header agrees with the directory."""
+    file.seek(info.header_offset)
+    header = file.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise UnreadableCheckpointError(f"record {info.filename!r} has a broken zip header", path)
+    _, _, flags, method, _, _, crc, compressed, size, name_length, extra_length = (
+        _LOCAL_HEADER.unpack(header)
+    )
+    name = file.read(name_length)
+    described = (crc, compressed, size) == (info.CRC, info.compress_size, info.file_size)
+    deferred = flags & _DATA_DESCRIPTOR and {crc, compressed, size} <= _UNKNOWN
+    if (
+        name != info.orig_filename.encode()
+        or method != info.compress_type
+        or not (described or deferred or {compressed, size} <= _UNKNOWN)
+    ):
+        raise _refuse(f"record {info.filename!r}'s local header contradicts the directory", path)
+    start: int = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return start
+
+
 def _check_crc(value: int, info: zipfile.ZipInfo, record: str, path: Path) -> None:
     """A stored CRC of 0 is torch's mark for "not computed" (``set_crc32_options``)."""
     if info.CRC and value != info.CRC:
@@ -53,16 +76,95 @@ def _check_crc(value: int, info: zipfile.ZipInfo, record: str, path: Path) -> No
         )
 
 
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: crc and sizes follow the data
+_UNKNOWN = {0, 0xFFFFFFFF}  # a local header's crc or size left to the descriptor or zip64
+
+
+def _refuse(reason: str, path: Path) -> UnreadableCheckpointError:
+    return UnreadableCheckpointError(
+        f"{reason}: zip readers could disagree on what it holds (torch's reader and Python's "
+        "find different data in such archives), so it is not read; re-save it with torch.save",
+        path,
+    )
+
+
+def _directory_span(file: io.BufferedIOBase, size: int, path: Path) -> tuple[int, int]:
+    """Where the central directory starts and ends, from the end record torch writes last.
+
+    The end record must close the file (no comment, nothing after it), and a zip64 end
+    record, if present, must sit right before its locator and agree with it; the directory
+    must end exactly where those records begin. Anything else (a second directory, data
+    after the archive, a comment hiding a record) is refused.
+    """
+    if size < _EOCD.size:
+        raise UnreadableCheckpointError("is too short to be a zip archive", path)
+    file.seek(size - _EOCD.size)
+    signature, *_, entries, cd_size, cd_offset, comment = _EOCD.unpack(file.read(_EOCD.size))
+    if signature != b"PK\x05\x06" or comment:
+        raise _refuse("it does not end with a plain end-of-directory record", path)
+    end = size - _EOCD.size
+    locator_at = end - _ZIP64_LOCATOR.size
+    if locator_at >= 0:
+        file.seek(locator_at)
+        signature, _, zip64_at, _ = _ZIP64_LOCATOR.unpack(file.read(_ZIP64_LOCATOR.size))
+        if signature == b"PK\x06\x07":
+            if zip64_at != locator_at - _ZIP64_EOCD.size:
+                raise _refuse("its zip64 end record is not where its locator says", path)
+            file.seek(zip64_at)
+            record = _ZIP64_EOCD.unpack(file.read(_ZIP64_EOCD.size))
+            if record[0] != b"PK\x06\x06":
+                raise _refuse("its zip64 locator points at no zip64 end record", path)
+            entries64, cd_size64, cd_offset64 = record[7], record[8], record[9]
+            for short, full in (
+                (entries, entries64),
+                (cd_size, cd_size64),
+                (cd_offset, cd_offset64),
+            ):
+                if short not in (full, 0xFFFF, 0xFFFFFFFF):
+                    raise _refuse("its end records disagree on the directory", path)
+            cd_size, cd_offset, end = record[8], record[9], zip64_at
+    if cd_offset + cd_size != end:
+        raise _refuse("its central directory does not end where its end record begins", path)
+    return cd_offset, end
+
+
 @dataclass(frozen=True)
 class ZipLayout:
-    """The records of a torch zip archive, all under one ``<archive>/`` prefix."""
+    """The records of a torch zip archive, all under one ``<archive>/`` prefix.
+
+    Built only from an archive two readers cannot read differently: one central directory
+    that ends where the end record begins, records that start at byte 0, names unique and
+    all under the prefix, each local header agreeing with the directory, and data spans
+    that do not overlap. ``data_offsets`` says where each record's bytes start.
+    """
 
     prefix: str
     infos: dict[str, zipfile.ZipInfo]
+    data_offsets: dict[str, int]
 
     @classmethod
-    def of(cls, archive: zipfile.ZipFile, path: Path) -> ZipLayout:
-        pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
+    def of_file(cls, file: io.BufferedIOBase, path: Path) -> ZipLayout:
+        """The layout of the archive ``file`` (left open); a damaged archive names ``path``."""
+        try:
+            size = file.seek(0, io.SEEK_END)
+            directory_start, _ = _directory_span(file, size, path)
+            with zipfile.ZipFile(file) as archive:
+                infos = archive.infolist()
+            return cls._checked(file, infos, directory_start, path)
+        except UnreadableCheckpointError:
+            raise
+        except ZIP_ERRORS as exc:
+            raise UnreadableCheckpointError(f"not a readable zip archive ({exc})", path) from exc
+
+    @classmethod
+    def _checked(
+        cls, file: io.BufferedIOBase, infos: list[zipfile.ZipInfo], directory_start: int, path: Path
+    ) -> ZipLayout:
+        names = [info.filename for info in infos]
+        pickles = [name for name in names if name.endswith("data.pkl")]
         if len(pickles) != 1 or pickles[0].count("/") > 1:
             raise UnreadableCheckpointError(
                 f"a torch zip archive holds exactly one <archive>/data.pkl, found {pickles}; "
@@ -70,40 +172,38 @@ class ZipLayout:
                 path,
             )
         prefix = pickles[0].removesuffix("data.pkl")
-        infos = {
-            info.filename.removeprefix(prefix): info
-            for info in archive.infolist()
-            if info.filename.startswith(prefix)
-        }
-        for info in infos.values():
+        if len(set(names)) != len(names):
+            raise _refuse("it holds two records of the same name", path)
+        outside = [name for name in names if not name.startswith(prefix)]
+        if outside:
+            raise _refuse(f"it holds records outside {prefix!r} ({outside[:3]})", path)
+        offsets = {info.filename: _data_offset(file, info, path) for info in infos}
+        spans = sorted(
+            (info.header_offset, offsets[info.filename] + info.compress_size) for info in infos
+        )
+        if spans and spans[0][0] != 0:
+            raise _refuse("it has data before its first record", path)
+        for (_, end), (start, _) in zip(spans, [*spans[1:], (directory_start, 0)], strict=True):
+            if end > start:
+                raise _refuse("its records overlap", path)
+        for info in infos:
             if info.compress_type != zipfile.ZIP_STORED:
                 raise UnreadableCheckpointError(
                     f"record {info.filename} is compressed, which torch never writes; "
                     "re-save the checkpoint with torch.save",
                     path,
                 )
-        return cls(prefix, infos)
-
-    @classmethod
-    def of_file(cls, file: io.BufferedIOBase, path: Path) -> ZipLayout:
-        """The layout of the archive ``file`` (left open); a damaged archive names ``path``."""
-        try:
-            with zipfile.ZipFile(file) as archive:
-                return cls.of(archive, path)
-        except UnreadableCheckpointError:
-            raise
-        except ZIP_ERRORS as exc:
-            raise UnreadableCheckpointError(f"not a readable zip archive ({exc})", path) from exc
+        return cls(
+            prefix,
+            {name.removeprefix(prefix): info for name, info in zip(names, infos, strict=True)},
+            {name.removeprefix(prefix): offsets[name] for name in names},
+        )
 
     @property
     def storage_folder(self) -> str:
         """Where storages lie: ``data``, or ``tensors`` in torch 1.4/1.5's first zip format."""
-        first_format = any(name.startswith("tensors/") for name in self.infos)
-        return (
-            "tensors"
-            if first_format and not any(n.startswith("data/") for n in self.infos)
-            else "data"
-        )
+        folders = {name.partition("/")[0] for name in self.infos if "/" in name}
+        return "tensors" if "tensors" in folders and "data" not in folders else "data"
 
     def size(self, record: str, limit: int, path: Path) -> int:
         """The size of one record, checked against ``limit`` so a caller can allocate it."""
@@ -118,15 +218,9 @@ class ZipLayout:
         return info.file_size
 
     def _seek_data(self, file: io.BufferedIOBase, record: str, path: Path) -> zipfile.ZipInfo:
-        """Move ``file`` to the first byte of ``record``'s data, past its local header."""
-        info = self.infos[record]
-        file.seek(info.header_offset)
-        header = file.read(_LOCAL_HEADER.size)
-        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-            raise UnreadableCheckpointError(f"record {record!r} has a broken zip header", path)
-        name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
-        file.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-        return info
+        """Move ``file`` to the first byte of ``record``'s data."""
+        file.seek(self.data_offsets[record])
+        return self.infos[record]
 
     def read_into(
         self,
@@ -201,6 +295,7 @@ class ZipStorages:
         self._path = path
         self._cache: dict[str, torch.UntypedStorage] = {}
         self._folder = layout.storage_folder
+        self.budget = memory_budget(limit)
 
     def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage:
         import torch  # here: listing and verifying v1 files reads zip layouts without torch

@@ -8,6 +8,7 @@ import random
 import sys
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -212,11 +213,22 @@ def _write_ratio(path: Path, text: str) -> None:
         path.write_bytes(dumps({"r": Ratio()}))
 
 
-def test_renamed_class_is_rebuilt_as_the_new_class(tmp_path: Path) -> None:
+def test_a_renamed_class_is_never_called(tmp_path: Path) -> None:
+    """Issue 15: REDUCE of a rename's current class would run its ``__init__`` with the file's
+    arguments; a renamed class is rebuilt only from its state (NEWOBJ and BUILD)."""
+    calls: list[object] = []
+
+    class Canary(Fraction):
+        def __new__(cls, *args: object) -> Canary:
+            calls.append(args)
+            return super().__new__(cls, *args)  # type: ignore[arg-type]
+
     _write_ratio(tmp_path / "ratio.pkl", "1/3")
-    renames = {"renames": {"fakeproj.Ratio": "fractions.Fraction"}}
-    result = safe.load(tmp_path / "ratio.pkl", safe_globals=[renames])
-    assert result.metadata == {"r": Fraction(1, 3)}
+    with fake_module("canaries", Canary=Canary):
+        renames = {"renames": {"fakeproj.Ratio": "canaries.Canary"}}
+        with pytest.raises(UnsafeCheckpointError, match="rebuilt only from its state"):
+            safe.load(tmp_path / "ratio.pkl", safe_globals=[renames])
+    assert calls == []
 
 
 def test_no_contribution_can_allow_the_dangerous_set(tmp_path: Path) -> None:
@@ -237,19 +249,26 @@ def test_trust_warns_and_really_unpickles(tmp_path: Path) -> None:
 
 
 def test_a_plugin_contributes_renames_through_the_hook(tmp_path: Path) -> None:
-    _write_ratio(tmp_path / "ratio.pkl", "2/3")
+    """A rename rebuilds the old class's object (NEWOBJ, then BUILD) as the current class."""
+
+    class Point:
+        def __init__(self, x: int, y: int) -> None:
+            self.x, self.y = x, y
+
+    with fake_module("fakeproj", Point=Point):
+        (tmp_path / "point.pkl").write_bytes(dumps({"p": Point(1, 2)}))
 
     class Renames:
         @compat.hookimpl
         def compat_safe_globals(self) -> compat.SafeGlobals:
-            return {"renames": {"fakeproj.Ratio": "fractions.Fraction"}}
+            return {"renames": {"fakeproj.Point": "types.SimpleNamespace"}}
 
     name = compat.plugins.register(Renames(), "test-renames")
     try:
-        assert safe.load(tmp_path / "ratio.pkl").metadata == {"r": Fraction(2, 3)}
+        assert safe.load(tmp_path / "point.pkl").metadata == {"p": SimpleNamespace(x=1, y=2)}
     finally:
         compat.plugins.unregister(name)
-    assert safe.load(tmp_path / "ratio.pkl").placeholders == {"fakeproj.Ratio": 1}
+    assert safe.load(tmp_path / "point.pkl").placeholders == {"fakeproj.Point": 1}
 
 
 @pytest.mark.parametrize("torch_load", [True, False], ids=["fast-path", "inert"])

@@ -1,6 +1,7 @@
 """``ckpt verify PATH|DIR``: check every checkpoint, v1 or legacy, without trusting it.
 
-A v1 checkpoint's sha256 is recomputed against its sidecar. Any other checkpoint (below a
+A v1 checkpoint's sha256 is recomputed against its sidecar, and its pickle is read statically:
+it must name nothing but torch's tensor machinery. Any other checkpoint (below a
 directory, the files ``ckpt migrate`` would pick, v1 trainer states included) gets every
 zip CRC checked and a full safe load (``compat.load(check_crc=True)``): nothing in it runs.
 """
@@ -15,6 +16,7 @@ from checkpoint import verify_checkpoint
 from checkpoint._naming import FileRole, parse_v1_name
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
 from compat.engine._bundles import enabled_layouts
+from compat.engine._v1check import require_plain_weights
 from compat.upgrade._tree import What, survey
 
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
@@ -59,7 +61,12 @@ def _check(target: Path) -> dict[str, Any]:
     """One result: ``ok``, and ``refused`` for a file the engine will not open."""
     if _v1_role(target.name) in (FileRole.SIDECAR, FileRole.WEIGHTS):
         info = verify_checkpoint(target)
-        return {"path": str(info.path), "ok": True, "detail": f"sha256 {info.metadata['sha256']}"}
+        try:
+            require_plain_weights(info.path)
+        except UnsafeCheckpointError as exc:
+            return {"path": str(info.path), "ok": False, "refused": True, "error": str(exc)}
+        detail = f"sha256 {info.metadata['sha256']}, a plain state_dict"
+        return {"path": str(info.path), "ok": True, "detail": detail}
     from compat import load  # imports torch: only when there are such files
 
     try:

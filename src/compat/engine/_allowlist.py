@@ -142,9 +142,18 @@ def _vetted() -> dict[str, tuple[Category, object]]:
         "numpy.ndarray": (numpy, _rebuild.NDARRAY),
         "numpy.dtype": (numpy, _rebuild.numpy_dtype),
     }
-    plain_types = (dict, list, tuple, set, frozenset, int, float, complex, str, bool, slice)
-    for kind in plain_types:
+    for kind in (int, float, complex, bool, slice):
         table[f"builtins.{kind.__name__}"] = (container, kind)
+    checked = {
+        "list": _rebuild.make_list,
+        "tuple": _rebuild.make_tuple,
+        "set": _rebuild.make_set,
+        "frozenset": _rebuild.make_frozenset,
+        "dict": _rebuild.make_dict,
+        "str": _rebuild.make_str,
+    }
+    for name, constructor in checked.items():
+        table[f"builtins.{name}"] = (container, constructor)
     return table
 
 
@@ -155,8 +164,10 @@ _VETTED_CALLABLES = frozenset(id(value) for _, value in _VETTED.values() if call
 WEIGHTS_ONLY = (
     frozenset(name for name, (category, _) in _VETTED.items() if category is Category.TENSOR)
     | {"collections.OrderedDict", "_codecs.encode"}
-    | {"builtins.bytearray", "builtins.set", "builtins.complex"}
+    | {"builtins.set", "builtins.complex"}
 )
+"""(``bytearray`` is left out: torch's weights-only unpickler takes ``bytearray(n)`` and
+allocates ``n`` bytes, so such files go to the inert engine, whose ``bytearray`` never does.)"""
 
 
 def canonical(name: str) -> str:
@@ -214,12 +225,16 @@ class Allowlist:
     def __init__(self, contributions: Iterable[SafeGlobals] = ()) -> None:
         #: ``"module.Name"`` as written in files -> the importable object path it rebuilds as.
         self.extra: dict[str, str] = {}
+        #: The old names of ``renames``: their classes are rebuilt, never called.
+        self.renamed: set[str] = set()
         for contribution in contributions:
             for name in contribution.get("allow", ()):
                 self.extra[canonical(name)] = name
             for old, new in contribution.get("renames", {}).items():
                 self.extra[canonical(old)] = new
+                self.renamed.add(canonical(old))
         self._resolved: dict[str, object] = {}
+        self._renamed_ids: set[int] = set()
 
     def resolve(self, name: str) -> object | None:
         """The object ``name`` stands for, or ``None`` when it must stay inert.
@@ -238,6 +253,8 @@ class Allowlist:
             module, _, attr = target.rpartition(".")
             try:
                 self._resolved[target] = getattr(importlib.import_module(module), attr)
+                if name in self.renamed:
+                    self._renamed_ids.add(id(self._resolved[target]))
             except (ImportError, AttributeError) as exc:
                 raise PluginError(
                     f"safe global {name!r} is to be rebuilt as {target!r}, which cannot be "
@@ -249,6 +266,12 @@ class Allowlist:
         """Whether ``obj`` is a class or function a plugin or the caller vetted."""
         return any(obj is value for value in self._resolved.values())
 
+    def is_renamed(self, obj: object) -> bool:
+        """Whether ``obj`` is the current class of a rename: rebuilt from state, never called."""
+        return id(obj) in self._renamed_ids
+
     def is_vetted_callable(self, obj: object) -> bool:
         """Whether ``obj`` may be called with arguments taken from a file."""
-        return id(obj) in _VETTED_CALLABLES or self.is_contributed(obj)
+        return id(obj) in _VETTED_CALLABLES or (
+            self.is_contributed(obj) and not self.is_renamed(obj)
+        )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checkpoint._boundedjson import loads
+from checkpoint._budget import memory_budget
 from checkpoint._ziparchive import ZIP_ERRORS
 from checkpoint.errors import UnreadableCheckpointError
 from compat.host._hookspecs import BundleMember, Layout
@@ -35,9 +36,6 @@ __all__ = [
     "read_member",
 ]
 
-#: Members of an archive may inflate to this many times the archive's size, or 256 MiB.
-INFLATION = 4
-MIN_BUDGET = 256 << 20
 #: JSON and text members are metadata: larger ones are not what a layout described.
 MAX_TEXT_MEMBER = 64 << 20
 _CHUNK = 1 << 20
@@ -125,7 +123,7 @@ def member_files(bundle: Bundle) -> Iterator[dict[str, Path]]:
     if not bundle.archive:
         yield {name: bundle.path / name for name in bundle.members}
         return
-    budget = [max(INFLATION * bundle.path.stat().st_size, MIN_BUDGET)]
+    budget = [memory_budget(bundle.path.stat().st_size)]
     with tempfile.TemporaryDirectory(prefix="ckpt-bundle-") as scratch:
         files = {}
         try:

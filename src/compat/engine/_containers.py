@@ -9,18 +9,20 @@ safetensors files and our own v1 checkpoints (a zip ``.pt`` with a ``.yaml`` sid
 from __future__ import annotations
 
 import io
-import json
 import pickletools
+import stat
 import struct
 import tarfile
-import zipfile
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
+from checkpoint import read_sidecar
+from checkpoint._boundedjson import loads
+from checkpoint._storage import sha256_file
 from checkpoint._ziparchive import ZIP_ERRORS, ZipLayout
-from checkpoint.errors import UnreadableCheckpointError
+from checkpoint.errors import CheckpointError, UnreadableCheckpointError
 from compat.engine._scan import quiet_escapes
 
 if TYPE_CHECKING:
@@ -70,12 +72,24 @@ def is_zip(path: Path) -> bool:
 
 
 def detect(path: Path) -> Format:
-    """The container of ``path``, from its first bytes (and its sidecar for v1)."""
+    """The container of ``path``, from its first bytes (and its sidecar for v1).
+
+    Raises ``UnreadableCheckpointError`` for anything but a regular file (a FIFO would
+    block the read forever, a device never end it), following symbolic links.
+    """
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+        )
+        raise UnreadableCheckpointError(f"is {kind}; pass a checkpoint file", path)
     with path.open("rb") as file:
         head = file.read(_HEAD)
         size = file.seek(0, io.SEEK_END)
     if head.startswith(_ZIP_MAGIC):
-        return Format.V1 if path.with_suffix(".yaml").is_file() else Format.TORCH_ZIP
+        return (
+            Format.V1 if _is_described(path, path.with_suffix(".yaml"), size) else Format.TORCH_ZIP
+        )
     if head.startswith(LEGACY_MAGIC):
         return Format.TORCH_LEGACY
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
@@ -87,6 +101,21 @@ def detect(path: Path) -> Format:
     if size >= tarfile.BLOCKSIZE and tarfile.is_tarfile(path):
         return Format.TORCH_TAR
     return Format.PICKLE if _starts_like_pickle(head) else Format.NOT_A_CHECKPOINT
+
+
+def _is_described(weights: Path, sidecar: Path, size: int) -> bool:
+    """Whether ``sidecar`` is the v1 sidecar of ``weights``: it records their size and sha256.
+
+    A ``.yaml`` that happens to sit beside a legacy zip (or was forged to) does not make it a
+    v1 checkpoint, nor lend it the provenance it claims.
+    """
+    if not sidecar.is_file():
+        return False
+    try:
+        recorded = read_sidecar(sidecar)
+    except (CheckpointError, OSError):
+        return False
+    return recorded.size == size and sha256_file(weights)[0] == recorded.sha256
 
 
 def _starts_like_pickle(head: bytes) -> bool:
@@ -170,8 +199,7 @@ def main_pickle(path: Path, fmt: Format) -> MainPickle:
     if fmt in (Format.TORCH_ZIP, Format.V1):
         try:
             with path.open("rb") as stream:
-                with zipfile.ZipFile(stream) as archive:
-                    layout = ZipLayout.of(archive, path)
+                layout = ZipLayout.of_file(stream, path)
                 record = layout.read(stream, "data.pkl", size, path)
                 return MainPickle(bytes(record), layout.hints(stream, path), layout=layout)
         except UnreadableCheckpointError:
@@ -212,7 +240,12 @@ def safetensors_header(path: Path) -> tuple[dict[str, object], int]:
         (length,) = struct.unpack("<Q", file.read(8))
         if length > min(path.stat().st_size - 8, _MAX_SAFETENSORS_HEADER):
             raise UnreadableCheckpointError("the safetensors header overruns the file", path)
-        header = json.loads(file.read(length))
+        try:
+            header = loads(file.read(length))
+        except ValueError as exc:
+            raise UnreadableCheckpointError(
+                f"the safetensors header is malformed ({exc})", path
+            ) from exc
     if not isinstance(header, dict):
         raise UnreadableCheckpointError("the safetensors header is not a JSON object", path)
     return header, 8 + length

@@ -52,7 +52,7 @@ _LOOKED_UP = frozenset({"append", "extend", "add"})
 
 def needs_watching(scan: PickleScan, allowlist: Allowlist) -> bool:
     """Whether the pickle ``scan`` describes must be read by the opcode-watching unpickler."""
-    if scan.opaque_builds or scan.dynamic_calls:
+    if scan.opaque_builds or scan.dynamic_calls or scan.sparse_memo:
         return True
     try:
         if any(allowlist.is_contributed(allowlist.resolve(name)) for name in scan.globals):
@@ -153,6 +153,11 @@ class InertUnpickler(_Resolver, pickle._Unpickler):
             self._allowlist.is_vetted_callable(func)
         ):
             return func(*args, **(kwargs or {}))  # type: ignore[operator]
+        if self._allowlist.is_renamed(func):
+            raise self._refuse(
+                f"calls {func!r}, the current class of a rename, which is rebuilt only from its "
+                "state (its __init__ never runs)"
+            )
         if isinstance(func, Placeholder | AttributeRef):  # cloudpickle's _builtin_type(...)(...)
             return self._inert_type(f"{func.qualified_name()}()", is_call=True)(
                 *args, **(kwargs or {})

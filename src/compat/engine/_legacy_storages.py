@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from checkpoint._budget import memory_budget
 from checkpoint.errors import UnreadableCheckpointError
 
 __all__ = ["LegacyStorages"]
@@ -24,6 +25,7 @@ class LegacyStorages:
     def __init__(self, path: Path, budget: int) -> None:
         self._path = path
         self._budget = budget
+        self.budget = memory_budget(budget)
         self._buffers: dict[str, tuple[torch.Tensor, int]] = {}
 
     def get(self, key: str, dtype: torch.dtype, numel: int) -> torch.UntypedStorage:

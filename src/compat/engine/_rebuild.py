@@ -29,6 +29,12 @@ __all__ = [
     "make_bytearray",
     "make_bytes",
     "make_defaultdict",
+    "make_dict",
+    "make_frozenset",
+    "make_list",
+    "make_set",
+    "make_str",
+    "make_tuple",
     "numpy_dtype",
     "numpy_frombuffer",
     "numpy_reconstruct",
@@ -60,7 +66,49 @@ def attribute_reference(owner: object, name: object, *default: object) -> Attrib
     return AttributeRef(owner, name)
 
 
-_TEXT_ENCODINGS = frozenset({"latin1", "latin-1", "utf-8", "utf8", "ascii"})
+#: The codecs torch and numpy pickles use (py2 strings): others would import ``encodings.*``
+#: modules the file chose, and some (``hex_codec``, ``zlib_codec``) do work of their own.
+_TEXT_ENCODINGS = frozenset({"latin1", "latin-1", "utf-8", "utf8", "ascii", "utf_8", "bytes"})
+#: What the vetted container constructors may be given: plain containers and text, never a
+#: tensor or array (``list(x)`` of a stride-0 view would iterate 10**8 elements from 4 bytes).
+_ITERABLE_SOURCES = (list, tuple, dict, set, frozenset, str, bytes, bytearray, range)
+
+
+def _plain_iterable(source: object, kind: str) -> Any:
+    if not isinstance(source, _ITERABLE_SOURCES):
+        fail(f"{kind}() is given a {type(source).__name__}, not a plain container")
+    return source
+
+
+def make_list(source: object = ()) -> list[object]:
+    return list(_plain_iterable(source, "list"))
+
+
+def make_tuple(source: object = ()) -> tuple[object, ...]:
+    return tuple(_plain_iterable(source, "tuple"))
+
+
+def make_set(source: object = ()) -> set[object]:
+    return set(_plain_iterable(source, "set"))
+
+
+def make_frozenset(source: object = ()) -> frozenset[object]:
+    return frozenset(_plain_iterable(source, "frozenset"))
+
+
+def make_dict(source: object = (), **items: object) -> dict[object, object]:
+    return dict(_plain_iterable(source, "dict"), **items)
+
+
+def make_str(source: object = "", encoding: object = None, errors: object = "strict") -> str:
+    """``str(...)``; decoding bytes only with the plain text codecs."""
+    if encoding is None:
+        return str(source)
+    if not isinstance(source, bytes | bytearray) or encoding not in _TEXT_ENCODINGS:
+        fail("str() is asked to decode with a codec pickles do not use")
+    if errors not in ("strict", "replace", "surrogateescape"):
+        fail("str() is asked for an unusual error handler")
+    return str(source, str(encoding), str(errors))
 
 
 def codecs_encode(text: object, encoding: object = "utf-8") -> bytes:
@@ -139,6 +187,7 @@ def build_dtype(dtype: np.dtype[Any], state: object) -> None:
         fail("numpy dtype state describes a structured or sub-array dtype")
     _check_dtype(dtype)
     dtype.__setstate__(state)  # type: ignore[attr-defined]
+    _check_dtype(dtype)  # the state's flags must leave it a plain numeric dtype
 
 
 def numpy_reconstruct(cls: object, shape: object, typecode: object) -> np.ndarray[Any, Any]:

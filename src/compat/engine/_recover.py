@@ -33,6 +33,11 @@ _POLICY_ATTRIBUTES = ("_cached_policy", "policy")
 _METADATA_ATTRIBUTES = ("metadata", "_metadata")
 #: Keys of training state that holds no tensor of its own (a StepLR's state is numbers).
 _TRAINING_STATE_KEYS = ("optim", "sched", "rng", "random", "scaler", "lr_")
+#: A shared submodule is listed under each of its names, as ``state_dict()`` does; a graph
+#: whose modules are reached this many times more often than there are modules (a DAG
+#: built to double at every level) is refused instead of walked.
+_SHARED_MODULE_VISITS = 100_000
+_SHARED_MODULE_RATIO = 64
 #: The key under which tensors of a pickled object that its state_dict leaves out are kept.
 NOT_IN_STATE_DICT = "not_in_state_dict"
 
@@ -85,10 +90,19 @@ def module_state_dict(root: object) -> StateDict:
         return OrderedDict(root.state_dict())
     found: StateDict = OrderedDict()
     pending: list[tuple[str, object, int]] = [("", root, 0)]
+    distinct: set[int] = set()
+    visits = 0
     while pending:
         prefix, module, depth = pending.pop()
         if depth > MAX_DEPTH:
             raise MalformedError(f"modules are nested deeper than {MAX_DEPTH} levels")
+        visits += 1
+        distinct.add(id(module))
+        if visits > _SHARED_MODULE_VISITS and visits > _SHARED_MODULE_RATIO * len(distinct):
+            raise MalformedError(
+                f"its {len(distinct)} modules share submodules so often that the state_dict "
+                f"would list them more than {visits} times"
+            )
         attrs = _attributes(module)
         skipped = attrs.get("_non_persistent_buffers_set")
         skipped = skipped if isinstance(skipped, set) else set()

@@ -67,6 +67,9 @@ class PickleScan:
     built: set[str] = field(default_factory=set)
     #: BUILDs whose target is not the result of a call (a global, a container, ...).
     opaque_builds: int = 0
+    #: A memo index past the objects memoised so far: Python's writers never make one, and
+    #: the C unpickler would size its memo array by it (gigabytes, from 9 bytes).
+    sparse_memo: bool = False
 
 
 _Operand = Callable[[bytes, int], tuple[object, int]]
@@ -264,6 +267,8 @@ class _Simulator:
 
     def put(self, op: _Opcode, arg: object) -> None:
         key = len(self.memo) if arg is None else arg
+        if isinstance(key, int) and key > len(self.memo):
+            self.scan.sparse_memo = True
         self.memo[key] = self.pop()[0]
         self.stack.append(self.memo[key])
 
@@ -390,7 +395,9 @@ def _run(data: bytes, pos: int, scan: PickleScan, depth: int) -> int:
         if code in _MEMO_PUTS and len(stack) > (marks[-1] if marks else 0):
             width = _MEMO_PUTS[code]
             _need(data, pos + width)
-            memo[int.from_bytes(data[pos : pos + width], "little")] = stack[-1]
+            index = int.from_bytes(data[pos : pos + width], "little")
+            scan.sparse_memo |= index > len(memo)
+            memo[index] = stack[-1]
             pos += width
             continue
         if code == _STOP:

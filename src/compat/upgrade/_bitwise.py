@@ -52,19 +52,31 @@ def _both_nan(expected: object, actual: object) -> bool:
 
 
 def differences(expected: object, actual: object, where: str = "") -> list[str]:
-    """Where ``actual`` differs from ``expected``, as readable paths (empty: identical)."""
+    """Where ``actual`` differs from ``expected``, as readable paths (empty: identical).
+
+    A pair of objects met again (a part shared on both sides) is compared once.
+    """
+    return _differences(expected, actual, where, set())
+
+
+def _differences(
+    expected: object, actual: object, where: str, seen: set[tuple[int, int]]
+) -> list[str]:
     here = where.lstrip(".") or "<root>"
     if isinstance(expected, torch.Tensor):
         same = isinstance(actual, torch.Tensor) and same_tensor(expected, actual)
         return [] if same else [f"{here}: tensor differs"]
     if isinstance(expected, Mapping | list | tuple):
+        if (id(expected), id(actual)) in seen:
+            return []
+        seen.add((id(expected), id(actual)))
         pairs = _pairs(expected, actual)
         if pairs is None:
             return [f"{here}: keys or length differ"]
         return [
             found
             for suffix, left, right in pairs
-            for found in differences(left, right, f"{where}{suffix}")
+            for found in _differences(left, right, f"{where}{suffix}", seen)
         ]
     if expected == actual or _both_nan(expected, actual):
         return []

@@ -65,8 +65,8 @@ def convert_file(
     source_sha256: str | None = None,
 ) -> Conversion:
     """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'."""
+    result = load(source, check_crc=True)  # first: it refuses what is no checkpoint file
     sha256 = source_sha256 or sha256_of(source)
-    result = load(source, check_crc=True)
     if not result.state_dict and not result.trainer_state:
         raise NothingToConvertError(
             "holds no weights, no optimizer, scheduler or RNG state and no tensor at all: "

@@ -27,7 +27,8 @@ def _array_as_data(array: Array) -> object:
     shape = tuple(array.shape)
     if not shape:
         return array.item()
-    if math.prod(shape) <= MAX_LISTED_ELEMENTS:
+    # empty dimensions still make nested lists: a (2**40, 0) array lists 2**40 of them
+    if math.prod(max(size, 1) for size in shape) <= MAX_LISTED_ELEMENTS:
         return array.tolist()
     return f"<{type(array).__name__} of {array.dtype}, shape {tuple(array.shape)}: not kept>"
 
@@ -54,31 +55,70 @@ def _yaml_leaf(value: object) -> object:
 
 
 def yaml_plain(value: object) -> object:
-    """``value`` as YAML plain data: mappings with string keys, lists and scalars."""
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        value = value.tolist()
-    if isinstance(value, Mapping):
-        return {str(key): yaml_plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [yaml_plain(item) for item in value]
-    return _yaml_leaf(value)
+    """``value`` as YAML plain data: mappings with string keys, lists and scalars.
+
+    Every occurrence is written out (a sidecar has no aliases), so a graph that shares one
+    part many times would grow without bound: past ``MAX_SIDECAR_VALUES`` values the rest
+    is summarised.
+    """
+    return _YamlView().view(value)
+
+
+#: The most values a sidecar's metadata holds; a larger (or heavily shared) one is cut.
+MAX_SIDECAR_VALUES = 100_000
+_CUT = "<cut: a sidecar keeps at most 100000 values; the trainer file holds the tensors>"
+
+
+class _YamlView:
+    def __init__(self) -> None:
+        self.left = MAX_SIDECAR_VALUES
+
+    def view(self, value: object) -> object:
+        self.left -= 1
+        if self.left < 0:
+            return _CUT
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            value = value.tolist()
+        if isinstance(value, Mapping):
+            return {str(key): self.view(item) for key, item in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.view(item) for item in value]
+        return _yaml_leaf(value)
 
 
 def weights_only_plain(value: object) -> object:
-    """``value`` as what ``torch.load(weights_only=True)`` reads: tensors in plain containers."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, np.ndarray) and value.dtype != object:
-        value = torch.from_numpy(np.ascontiguousarray(value).copy())
-    if type(value) in _WEIGHTS_ONLY_SCALARS or isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, Mapping):
-        return {
-            (key if type(key) in (str, int) else str(key)): weights_only_plain(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, tuple):
-        return tuple(weights_only_plain(item) for item in value)
-    if isinstance(value, list | set | frozenset | np.ndarray):
-        return [weights_only_plain(item) for item in value]
-    return yaml_plain(value)
+    """``value`` as what ``torch.load(weights_only=True)`` reads: tensors in plain containers.
+
+    A part shared in ``value`` stays one object (``torch.save`` writes it once).
+    """
+    return _WeightsOnlyView().view(value)
+
+
+class _WeightsOnlyView:
+    def __init__(self) -> None:
+        self._done: dict[int, object] = {}
+
+    def view(self, value: object) -> object:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if type(value) in _WEIGHTS_ONLY_SCALARS or isinstance(value, torch.Tensor):
+            return value
+        if id(value) in self._done:
+            return self._done[id(value)]
+        result = self._convert(value)
+        self._done[id(value)] = result
+        return result
+
+    def _convert(self, value: object) -> object:
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            return torch.from_numpy(np.ascontiguousarray(value).copy())
+        if isinstance(value, Mapping):
+            return {
+                (key if type(key) in (str, int) else str(key)): self.view(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, tuple):
+            return tuple(self.view(item) for item in value)
+        if isinstance(value, list | set | frozenset | np.ndarray):
+            return [self.view(item) for item in value]
+        return yaml_plain(value)
