@@ -7,6 +7,7 @@ contributes its constructor arguments through ``checkpoint_config()``.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Any, TypeVar, overload
 from torch import nn
 
 from ._sidecar import Architecture
-from .errors import UnknownArchitectureError
+from .errors import SidecarError, UnknownArchitectureError
 
 ModuleT = TypeVar("ModuleT", bound=type[nn.Module])
 
+#: Deeper config values are not what a constructor takes.
+_MAX_CONFIG_DEPTH = 16
 _lock = threading.Lock()
 _registered: dict[str, type[nn.Module]] = {}
 
@@ -70,8 +73,66 @@ def architecture_of(agent: nn.Module) -> Architecture | None:
     return Architecture(class_path=class_path(cls), config=config)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: object, depth: int = 0) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if depth > _MAX_CONFIG_DEPTH:
+        return False
+    if isinstance(value, list):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _fits(value: object, default: object) -> bool:
+    """Whether ``value`` has the type of a parameter's default (ints fit floats; YAML lists
+    fit tuples; a ``None`` default or none at all takes any plain value)."""
+    if default is inspect.Parameter.empty or default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return type(value) is type(default)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    if isinstance(default, tuple | list):
+        return isinstance(value, list)
+    return isinstance(value, type(default))
+
+
+def checked_config(cls: type[nn.Module], config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``config`` if ``cls.__init__`` declares each key and each value is plain and fits.
+
+    A sidecar is not trusted: without this, a forged ``architecture.config`` would choose
+    the arguments of a registered class's constructor (issue 15).
+    """
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    named = {
+        parameter.name: parameter
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+    }
+    for key, value in config.items():
+        if key not in named:
+            raise SidecarError(
+                f"its architecture config sets {key!r}, which {class_path(cls)}.__init__ does "
+                "not take by name; fix the sidecar, or pass model=... to load_agent",
+                path,
+            )
+        if not _is_plain(value) or not _fits(value, named[key].default):
+            raise SidecarError(
+                f"its architecture config sets {key!r} to a {type(value).__name__}, which does "
+                f"not fit {class_path(cls)}.__init__ (default {named[key].default!r}); fix the "
+                "sidecar, or pass model=... to load_agent",
+                path,
+            )
+    return config
+
+
 def rebuild(architecture: Architecture | None, path: Path) -> nn.Module:
-    """Instantiate the recorded class with its recorded config."""
+    """Instantiate the recorded class with its recorded config, checked against the class."""
     if architecture is None:
         raise UnknownArchitectureError(
             "the sidecar records no architecture; pass model=... to load_agent "
@@ -85,4 +146,4 @@ def rebuild(architecture: Architecture | None, path: Path) -> nn.Module:
             "checkpoint.register_agent_class(YourClass) first, or pass model=... to load_agent",
             path,
         )
-    return cls(**architecture.config)
+    return cls(**checked_config(cls, architecture.config, path))

@@ -94,6 +94,18 @@ def test_reads_an_optimizer_and_rng_state_exactly_as_torch_load(tmp_path) -> Non
     assert same(state, read_weights_only(_saved(tmp_path, state)))
 
 
+def test_the_torch_free_dtype_names_cover_every_dtype_torch_pickles() -> None:
+    """``checkpoint._tensornames`` (read without torch) names every dtype of this torch."""
+    from checkpoint._tensornames import DTYPE_NAMES
+
+    every = {
+        str(value).removeprefix("torch.")
+        for value in vars(torch).values()
+        if isinstance(value, torch.dtype)
+    }
+    assert every - set(DTYPE_NAMES) == set()
+
+
 def test_the_dtype_list_covers_the_float8_and_unsigned_dtypes() -> None:
     names = {str(dtype) for dtype in PLAIN_DTYPES}
     assert {"torch.float32", "torch.bfloat16", "torch.bool", "torch.complex64"} <= names
