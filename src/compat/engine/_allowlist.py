@@ -183,6 +183,15 @@ def canonical(name: str) -> str:
     return f"{module}.{attr}"
 
 
+#: Dangerous modules that other modules commonly import: a global ``pkg.mod.os`` is the module
+#: ``os`` itself, reached as an attribute of ``pkg.mod``. (``profile``, ``trace`` or ``code``
+#: are left out here: they are common names of functions too.)
+_IMPORTED_MODULES = frozenset(
+    {"os", "posix", "nt", "sys", "subprocess", "builtins", "shutil", "socket", "pickle"}
+    | {"_pickle", "marshal", "importlib", "ctypes", "runpy", "pty", "multiprocessing"}
+)
+
+
 def _names_dangerous(dotted: str) -> bool:
     return dotted in _DANGEROUS_NAMES or dotted.split(".", 1)[0] in _DANGEROUS_MODULES
 
@@ -198,8 +207,10 @@ def is_dangerous(name: str) -> bool:
     module, _, walk = name.partition(WALK)
     if _names_dangerous(name.replace(WALK, ".")) or _names_dangerous(module):
         return True
-    steps = walk.split(".") if walk else []
-    return any(_names_dangerous(".".join(steps[start:])) for start in range(len(steps)))
+    steps = walk.split(".") if walk else [name.rpartition(".")[2]]
+    return any(step in _IMPORTED_MODULES for step in steps) or any(
+        _names_dangerous(".".join(steps[start:])) for start in range(1, len(steps))
+    )
 
 
 def looks_like_function(name: str) -> bool:

@@ -27,6 +27,7 @@ import torch
 from packaging.version import Version
 
 from checkpoint import read_sidecar
+from checkpoint._tensornames import weights_globals
 from checkpoint._tensorpickle import StorageSource
 from checkpoint._wording import plural
 from checkpoint._ziparchive import ZIP_ERRORS, ZipStorages
@@ -204,7 +205,16 @@ def inspect(
 def _inspect_file(source: Path, allowlist: Allowlist) -> InspectReport:
     fmt = _detect(source)
     main = _main_pickle(source, fmt)
-    return _report(source, fmt, main, _scan(source, main), allowlist)
+    scan = _scan(source, main)
+    return _report(source, _v1_only_if_plain(fmt, scan), main, scan, allowlist)
+
+
+def _v1_only_if_plain(fmt: Format, scan: PickleScan | None) -> Format:
+    """A v1 weights file holds a plain state_dict: one whose pickle names anything else is
+    a torch zip with a sidecar beside it, which it does not get to use."""
+    if fmt is Format.V1 and scan is not None and not scan.globals <= weights_globals():
+        return Format.TORCH_ZIP
+    return fmt
 
 
 def load(
@@ -237,6 +247,7 @@ def _load_file(source: Path, trust: bool, allowlist: Allowlist, check_crc: bool)
     fmt = _detect(source)
     main = _main_pickle(source, fmt)
     scan = _scan(source, main)
+    fmt = _v1_only_if_plain(fmt, scan)
     report = _report(source, fmt, main, scan, allowlist)
     _refuse_if_needed(report, trust)
     if check_crc and main is not None and main.layout is not None:
