@@ -207,7 +207,9 @@ class _Simulator:
         return None
 
     def proto(self, op: _Opcode, arg: object) -> None:
-        self.scan.protocol = arg if isinstance(arg, int) else 0
+        if not isinstance(arg, int) or arg > pickle.HIGHEST_PROTOCOL:
+            raise ValueError(f"pickle protocol {arg} does not exist")
+        self.scan.protocol = arg
 
     def mark(self, op: _Opcode, arg: object) -> None:
         self.marks.append(len(self.stack))
