@@ -20,6 +20,7 @@ second never turns a load into an unsafe one.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,9 @@ class WeightsOnly:
     def __call__(self, path: Path, /) -> object:
         import torch  # here: the plugin host loads this module for `ckpt ls` too
 
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a protocol other than 2 is no news: the scan read it
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @dataclass(frozen=True)
