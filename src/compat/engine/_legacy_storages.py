@@ -62,11 +62,15 @@ class LegacyStorages:
             if len(header) != 8:
                 raise UnreadableCheckpointError(f"storage {key!r} is truncated", self._path)
             (numel,) = struct.unpack("<q", header)
-            if numel * itemsize != buffer.numel() or file.tell() + buffer.numel() > end:
+            if numel * itemsize != buffer.numel():
                 raise UnreadableCheckpointError(
                     f"storage {key!r} holds {numel} elements, the pickle expects "
-                    f"{buffer.numel() // itemsize}, or the file is truncated",
+                    f"{buffer.numel() // itemsize}",
                     self._path,
+                )
+            if file.tell() + buffer.numel() > end:
+                raise UnreadableCheckpointError(
+                    f"storage {key!r} is truncated: the file ends within it", self._path
                 )
             if file.readinto(buffer.numpy().data) != buffer.numel():
                 raise UnreadableCheckpointError(f"storage {key!r} is truncated", self._path)
