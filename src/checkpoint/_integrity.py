@@ -50,6 +50,12 @@ def verify_checkpoint(path: Path) -> CheckpointInfo:
             "no sidecar next to it, so it was never committed; re-save or convert it",
             weights,
         )
+    return verify_file_pair(weights, sidecar_path)
+
+
+def verify_file_pair(weights: Path, sidecar_path: Path) -> CheckpointInfo:
+    """Check ``weights`` against the size and sha256 ``sidecar_path`` records, whatever the
+    two are named (``ckpt convert`` may write ``name.pt`` and ``name.yaml``)."""
     sidecar = read_sidecar(sidecar_path)
     check_size(weights, sidecar.size)
     digest, _ = sha256_file(weights)

@@ -30,12 +30,36 @@ def test_convert_prints_json_and_the_output_loads_weights_only(tmp_path: Path) -
     assert list(written) == list(truth)
 
 
-def test_a_destination_that_is_not_a_v1_name_is_refused_with_the_name_to_use(
+def test_a_free_form_name_is_written_as_is_with_the_v1_name_suggested(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["convert", str(RECORD), str(tmp_path / "converted.pt")]) == 1
-    assert "name it <run>.e<8-digit epoch>.pt" in capsys.readouterr().err
+    """Issue 12: ``ckpt convert SRC new.pt`` works; managers list only v1 names, so it warns."""
+    assert main(["convert", str(RECORD), str(tmp_path / "converted.pt")]) == 0
+    warning = capsys.readouterr().err
+    assert "converted.pt is not a v1 checkpoint name" in warning and ".e00000003.pt" in warning
+    names = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
+    assert names == ["converted.pt", "converted.trainer.pt", "converted.yaml"]
+    loaded = compat.load(tmp_path / "converted.pt")  # its sidecar makes it v1
+    assert str(loaded.source_format) == "v1"
+    assert main(["convert", str(RECORD), str(tmp_path / "converted.pt")]) == 0
+    assert "already done" in capsys.readouterr().out
+
+
+def test_a_destination_that_names_no_weights_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["convert", str(RECORD), str(tmp_path / "converted.yaml")]) == 1
+    assert "name it <something>.pt" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trailing_slash_creates_the_directory(tmp_path: Path) -> None:
+    assert main(["convert", str(RECORD), f"{tmp_path / 'new' / 'dir'}/"]) == 0
+    assert sorted(p.suffix for p in (tmp_path / "new" / "dir").glob("record_legacy.*")) == [
+        ".pt",
+        ".pt",
+        ".yaml",
+    ]
 
 
 def test_an_epoch_already_committed_is_not_overwritten(

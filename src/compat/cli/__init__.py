@@ -22,9 +22,12 @@ from typing import Protocol
 from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
 
 from . import _convert, _deprecations, _inspect, _ls, _migrate, _plugins, _verify
-from ._output import EXIT_FAILURE, EXIT_UNSAFE, print_error
+from ._output import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_UNSAFE, print_error, print_json
 
 __all__ = ["main"]
+
+#: Set to 1 to see the traceback of an internal error instead of its one-line report.
+ENV_TRACEBACK = "COMPAT_TRACEBACK"
 
 
 class _Verb(Protocol):
@@ -66,17 +69,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
-    except CheckpointCompatError as exc:
-        print_error(exc)
-        return EXIT_UNSAFE if isinstance(exc, UnsafeCheckpointError) else EXIT_FAILURE
     except KeyboardInterrupt:
-        print_error("interrupted")
-        return 130
+        return _fail(args, "interrupted; re-run the same command to resume", None, EXIT_INTERRUPTED)
     except BrokenPipeError:
         # `ckpt ls | head`: stop quietly with the status of a process killed by SIGPIPE, as
         # other command-line tools do; what is still buffered goes to /dev/null.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except CheckpointCompatError as exc:
+        code = EXIT_UNSAFE if isinstance(exc, UnsafeCheckpointError) else EXIT_FAILURE
+        return _fail(args, str(exc), getattr(exc, "path", None), code)
+    except OSError as exc:  # a file the verb touched outside the library's own checks
+        path = exc.filename
+        return _fail(args, f"{path}: {exc.strerror or exc}", path, EXIT_FAILURE)
+    except Exception as exc:  # a bug: one line, and how to see more
+        if os.environ.get(ENV_TRACEBACK, "0") not in ("", "0"):
+            raise
+        reason = (
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the "
+            f"command you ran ({ENV_TRACEBACK}=1 shows the traceback)"
+        )
+        return _fail(args, reason, None, EXIT_FAILURE)
+    return code
+
+
+def _fail(args: argparse.Namespace, message: str, path: object, code: int) -> int:
+    """Report a failure as one line on stderr, or as a JSON object on stdout with ``--json``."""
+    if getattr(args, "json", False):
+        print_json({"error": message, "path": None if path is None else str(path), "exit": code})
+    else:
+        print_error(message)
     return code
 
 

@@ -9,30 +9,43 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._output import EXIT_OK, print_json, print_table
+from ._output import EXIT_OK, print_json, print_table, print_warning
 
 HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", type=Path, metavar="SRC")
     parser.add_argument(
-        "dst", type=Path, metavar="DST.pt", help="<run>.e<8-digit epoch>.pt, or a directory"
+        "src",
+        type=Path,
+        metavar="SRC",
+        help="a checkpoint: a file, a checkpoint folder (transformers) or archive (SB3)",
+    )
+    parser.add_argument(
+        "dst",
+        metavar="DST",
+        help="<run>.e<8-digit epoch>.pt (a v1 name), a directory (DIR/ is created), "
+        "or any name.pt (written as is)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from compat.upgrade._convert import convert_file  # imports torch: only when the verb runs
-    from compat.upgrade._targets import target_of
+    from compat.upgrade._targets import target_of, v1_name_hint
 
-    conversion = convert_file(args.src, target_of(args.src, args.dst))
+    target = target_of(args.src, args.dst)
+    conversion = convert_file(args.src, target)
     report = conversion.to_json()
+    hint = v1_name_hint(target, conversion.written.epoch)
+    if hint is not None:
+        print_warning(hint)
     if args.json:
         print_json(report)
         return EXIT_OK
     origin = conversion.provenance
+    what = "already done, verified" if conversion.written.already_done else "verified bit for bit"
     print_table(
-        f"converted {args.src} (verified bit for bit)",
+        f"converted {args.src} ({what})",
         ("field", "value"),
         [
             ("weights", report["weights"]),

@@ -15,6 +15,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_UNSAFE = 3
+#: What a shell reports for a process stopped by SIGINT.
+EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
 
@@ -26,6 +28,10 @@ def print_json(data: Any) -> None:
 
 def print_error(error: BaseException | str) -> None:
     print(f"ckpt: error: {error}", file=sys.stderr)
+
+
+def print_warning(warning: str) -> None:
+    print(f"ckpt: warning: {warning}", file=sys.stderr)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -542,7 +542,7 @@ def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
     dangerous = [info.name for info in infos if info.category is Category.DANGEROUS]
     reasons: list[str] = []
     if dangerous:
-        reasons.append(f"references code that is never run: {', '.join(dangerous)}")
+        reasons.append(f"names {', '.join(dangerous)}, code a checkpoint never needs")
     if UNRESOLVED in scan.globals:
         reasons.append("names a global the static scan cannot resolve")
     nested = sorted(name for name in scan.nested_globals if is_dangerous(name))
@@ -562,8 +562,9 @@ def _refusals(scan: PickleScan, infos: tuple[GlobalInfo, ...]) -> _Refusal:
 def _refuse_if_needed(report: InspectReport, trust: bool) -> None:
     if report.verdict is Verdict.REFUSED:
         raise UnsafeCheckpointError(
-            f"refused, nothing was run: it {'; it '.join(report.reasons)}. Re-export the "
-            "weights from a trusted copy (compat.convert), or inspect it with `ckpt inspect`",
+            f"refused as unsafe, nothing was run: it {'; it '.join(report.reasons)}. If you "
+            "made this file yourself, re-export its weights from the code that made it; "
+            "`ckpt inspect` lists everything it names",
             report.path,
         )
     if trust and report.refused_with_trust:

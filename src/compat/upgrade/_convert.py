@@ -54,6 +54,7 @@ class Conversion:
             "trainer_state": str(self.written.trainer) if self.written.trainer else None,
             "converted_from": self.provenance.model_dump(mode="json"),
             "verified": True,
+            "already_done": self.written.already_done,
         }
 
 
@@ -108,10 +109,13 @@ def require_every_tensor(result: LoadResult, draft: Mapping[str, object], source
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> CheckpointInfo:
     """Write ``src`` (any checkpoint the safe engine opens) as the v1 checkpoint ``dst``.
 
-    ``dst`` is ``<run>.e<8-digit epoch>.pt`` or an existing directory (the run is then
-    named after the source and the epoch read from it). The result is read back and
+    ``dst`` is ``<run>.e<8-digit epoch>.pt``, a directory (existing, or ending in ``/``;
+    the run is then named after the source and the epoch read from it), or any other
+    ``name.pt`` (written as is, its sidecar beside it; no manager lists such a name).
+    Converting the same source to the same place again writes nothing and returns what is
+    there. The result is read back and
     compared bit for bit before this returns. A trainer-state source gives
     ``<run>.e<epoch>.trainer.pt``, and the returned info points at it.
     """
     source = Path(src)
-    return convert_file(source, target_of(source, Path(dst))).info
+    return convert_file(source, target_of(source, dst)).info

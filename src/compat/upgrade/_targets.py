@@ -7,6 +7,7 @@ from its content or legacy name). Any other name is refused with the name to use
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ class Target:
     epoch: int | None = None
     #: The epoch a trainer state that tells none pairs with (``migrate``: the newest in its run).
     trainer_epoch: int = 0
+    #: A stem the caller chose instead of the v1 name (``new.pt``): the files are renamed to
+    #: it once committed, and no manager lists them.
+    stem: str | None = None
 
 
 def safe_run_name(name: str) -> str:
@@ -56,15 +60,36 @@ def run_name_for(source: Path) -> str:
     return safe_run_name(source.stem)
 
 
-def target_of(source: Path, destination: Path) -> Target:
-    if destination.is_dir():
-        return Target(destination, run_name_for(source))
-    parsed = parse_v1_name(destination.name)
-    if parsed is None or parsed.role is FileRole.SIDECAR:
+def target_of(source: Path, destination: str | os.PathLike[str]) -> Target:
+    """Where ``ckpt convert SRC DST`` and ``compat.convert`` write.
+
+    ``DST`` is a directory (existing, or ending in ``/``: created), a v1 name
+    ``<run>.e<8 digits>.pt`` (run and epoch fixed), or any other ``name.pt``, written as is
+    with its sidecar beside it (``name.yaml``).
+    """
+    text = str(destination)
+    path = Path(destination)
+    if path.is_dir() or text.endswith(("/", "\\")):
+        return Target(path, run_name_for(source))
+    parsed = parse_v1_name(path.name)
+    if parsed is not None and parsed.role is FileRole.WEIGHTS:
+        return Target(path.parent, parsed.run_name, parsed.epoch)
+    if path.suffix != ".pt" or path.name.endswith((".trainer.pt", ".yaml")):
         raise ConversionTargetError(
-            "is not a v1 checkpoint name; name it <run>.e<8-digit epoch>.pt "
-            f"(e.g. {run_name_for(source)}.e00000005.pt), or pass an existing directory "
-            "to name the output after the source",
-            destination,
+            "is not a name for weights: name it <something>.pt (a v1 name like "
+            f"{run_name_for(source)}.e00000005.pt makes it one of a run's checkpoints), or "
+            "end it with / to write into a directory",
+            path,
         )
-    return Target(destination.parent, parsed.run_name, parsed.epoch)
+    return Target(path.parent, run_name_for(source), stem=path.name.removesuffix(".pt"))
+
+
+def v1_name_hint(target: Target, epoch: int) -> str | None:
+    """For a free-form name, the warning that managers list only v1 names, and the v1 name."""
+    if target.stem is None:
+        return None
+    return (
+        f"{target.stem}.pt is not a v1 checkpoint name, so CheckpointManager and `ckpt ls` "
+        f"will not list it; name it {target.run_name}.e{epoch:08d}.pt to make it one of run "
+        f"{target.run_name!r}'s checkpoints"
+    )

@@ -13,6 +13,7 @@ list, so a re-run knows every source that is in.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
 import os
@@ -24,8 +25,10 @@ from typing import Any
 
 import torch
 
-from checkpoint import CheckpointInfo, CheckpointManager, ConvertedFrom
+from checkpoint import CheckpointInfo, CheckpointManager, ConvertedFrom, read_sidecar
+from checkpoint._integrity import verify_file_pair
 from checkpoint._naming import TRAINER_SUFFIX, stem
+from checkpoint._storage import fsync_directory
 from checkpoint._weights_only import read_weights_only
 from checkpoint.errors import (
     CheckpointError,
@@ -49,6 +52,8 @@ class Written:
     epoch: int
     weights: CheckpointInfo | None
     trainer: Path | None
+    #: The same source was converted to the same place before: nothing was written.
+    already_done: bool = False
 
 
 def _mapping(draft: Mapping[str, object], key: str) -> Mapping[str, Any]:
@@ -258,6 +263,9 @@ def write_v1(
         raise UnconvertibleCheckpointError(
             "holds neither weights nor trainer state, so there is nothing to convert", source
         )
+    done = _already_done(target, figures["epoch"], provenance)
+    if done is not None:
+        return done
     manager = _manager(target.run_dir, target.run_name)
     if state:
         manager._refuse_existing(figures["epoch"])  # before any file is written
@@ -268,4 +276,53 @@ def write_v1(
     weights = (
         _write_weights(manager, state, agent, draft, figures, provenance, source) if state else None
     )
-    return Written(target.run_name, figures["epoch"], weights, trainer_file)
+    written = Written(target.run_name, figures["epoch"], weights, trainer_file)
+    return _renamed(written, target) if target.stem is not None else written
+
+
+def _outputs(target: Target, epoch: int) -> tuple[Path, Path, Path]:
+    """(weights, sidecar, trainer file) a conversion to ``target`` at ``epoch`` writes."""
+    base = target.stem if target.stem is not None else stem(target.run_name, epoch)
+    folder = target.run_dir
+    return folder / f"{base}.pt", folder / f"{base}.yaml", folder / f"{base}{TRAINER_SUFFIX}"
+
+
+def _already_done(target: Target, epoch: int, provenance: ConvertedFrom) -> Written | None:
+    """The outputs of an earlier conversion of the same source to the same place, verified,
+    or ``None``. A re-run is then a no-op that says so, not an "already committed" error."""
+    weights, sidecar, trainer = _outputs(target, epoch)
+    if not sidecar.exists() and not trainer.exists():
+        return None
+    origins = {origin["sha256"] for origin in trainer_provenance(trainer)}
+    try:
+        recorded = read_sidecar(sidecar).converted_from if sidecar.exists() else None
+        weights_done = recorded is not None and recorded.sha256 == provenance.sha256
+        info = verify_file_pair(weights, sidecar) if weights_done else None
+    except (CheckpointError, OSError):
+        return None
+    if info is None and provenance.sha256 not in origins:
+        return None
+    return Written(
+        target.run_name,
+        epoch,
+        info,
+        trainer if provenance.sha256 in origins else None,
+        already_done=True,
+    )
+
+
+def _renamed(written: Written, target: Target) -> Written:
+    """The committed files under the caller's stem: weights and trainer first, sidecar last
+    (it is what makes the weights a checkpoint)."""
+    weights, sidecar, trainer = _outputs(target, written.epoch)
+    trainer_file = None
+    if written.trainer is not None:
+        trainer_file = written.trainer.replace(trainer)
+    info = None
+    if written.weights is not None:
+        assert written.weights.sidecar_path is not None
+        written.weights.path.replace(weights)
+        written.weights.sidecar_path.replace(sidecar)
+        fsync_directory(target.run_dir)
+        info = dataclasses.replace(written.weights, path=weights)
+    return dataclasses.replace(written, weights=info, trainer=trainer_file)
