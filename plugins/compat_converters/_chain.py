@@ -14,12 +14,12 @@ from collections.abc import Mapping
 
 from compat import Converter
 
-from ._figures import FIGURE_NAMES, fill_missing, from_mapping
+from ._figures import FIGURE_NAMES, count, fill_missing, from_mapping, selectable_metrics
 
 Draft = dict[str, object]
 
 #: Where legacy trainer files keep their optimizer, in order of preference.
-_OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optim", "opt")
+_OPTIMIZER_KEYS = ("optimizer", "optimizer_state", "optimizer_state_dict", "optim", "opt")
 _NO_FIGURES: dict[str, object] = dict.fromkeys(FIGURE_NAMES)
 
 
@@ -71,12 +71,17 @@ def upgrade_policy_record(draft: Draft) -> Draft:
 
     The record's metadata (a ``PolicyMetadata`` dict subclass) becomes ``legacy_metadata``;
     its ``epoch``, ``agent_step``, ``score`` and ``train_time`` (as ``total_time``) become
-    figures; the wrapped agent's weights are the state_dict.
+    figures; its other numbers (``eval_scores``, ``reward``, ``generation``...) the
+    selectable ``metrics``; the wrapped agent's weights are the state_dict.
     """
     metadata = _mapping(draft, "metadata")
     figures = from_mapping(metadata, time_keys=("train_time", "total_time"))
     trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
-    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
+    return {
+        **_draft(draft, figures, dict(metadata)),
+        "metrics": selectable_metrics(metadata),
+        "trainer_state": trainer,
+    }
 
 
 def upgrade_weights(draft: Draft) -> Draft:
@@ -93,13 +98,18 @@ def upgrade_weights(draft: Draft) -> Draft:
 def upgrade_raw_dict(draft: Draft) -> Draft:
     """A raw dict checkpoint: ``model_state_dict`` / ``state_dict`` plus extras.
 
-    The extras (counters, configs) become ``legacy_metadata`` and give the figures;
-    optimizer states found next to the weights become the trainer state.
+    The extras (counters, configs) become ``legacy_metadata`` and give the figures, and
+    their other numbers (scores, rewards) the selectable ``metrics``; optimizer states
+    found next to the weights become the trainer state.
     """
     metadata = _mapping(draft, "metadata")
     figures = from_mapping(metadata, time_keys=("total_time", "train_time"))
     trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
-    return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
+    return {
+        **_draft(draft, figures, dict(metadata)),
+        "metrics": selectable_metrics(metadata),
+        "trainer_state": trainer,
+    }
 
 
 def upgrade_trainer_state(draft: Draft) -> Draft:
@@ -141,7 +151,9 @@ def upgrade_lightning(draft: Draft) -> Draft:
 
 def figures_from_file_name(draft: Draft) -> Draft:
     """Legacy file names (``model_0005.pt``, ``<run>__e5__s1000__t12__sc9000.pt``,
-    ``<run>:v5.pt``): epoch, agent_step, total_time and score the content lacks."""
+    ``<run>:v5.pt``, ``<run>:v5.mpt``, ``<run>:v5/``, ``<run>:v5.zip``): epoch, agent_step,
+    total_time and score the content lacks. A Sep 2025 name's ``sc`` is
+    ``int(score * 10000)``: ``sc9000`` is a score of 0.9."""
     figures = fill_missing(_mapping(draft, "figures"), _mapping(draft, "file_name"))
     return {**draft, "format": "v1", "version": "1", "figures": figures}
 
@@ -181,6 +193,59 @@ def upgrade_stable_baselines3(draft: Draft) -> Draft:
     return {**_draft(draft, figures, dict(metadata)), "trainer_state": trainer}
 
 
+def upgrade_metta_policy_artifact(draft: Draft) -> Draft:
+    """A Metta ``<run>:v{epoch}.mpt`` of Oct 2025 (``metta/rl/policy_artifact.py``,
+    6ddad6cebc; ``mettagrid/policy/mpt_artifact.py`` from 793e02d3fd): a zip of
+    ``weights.safetensors`` and ``modelarchitecture.txt``.
+
+    The safetensors are the state_dict (in the file's header order: safetensors sorts
+    names, so the policy's own order was not kept). The architecture text is kept
+    verbatim as ``legacy_metadata["architecture"]``. The zip holds no figures: the epoch
+    comes from the name, and agent_step is only in the run's ``trainer_state.pt``.
+    """
+    metadata = _mapping(draft, "metadata")
+    legacy = {"architecture": metadata["architecture"]} if "architecture" in metadata else None
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, _NO_FIGURES, legacy), "trainer_state": trainer}
+
+
+def upgrade_metta_pickled_policy_artifact(draft: Draft) -> Draft:
+    """The ``.mpt`` variant of Metta's ``save_policy_artifact_pt`` (6ddad6cebc, Oct 2025; no
+    longer read from 793e02d3fd): a zip whose one member ``policy.pt`` is a whole policy
+    pickled with ``torch.save``, read by the inert engine (its classes never imported).
+
+    The policy's ``state_dict()`` is the state_dict; tensors it leaves out become the
+    trainer state's ``extra``. The epoch comes from the name.
+    """
+    trainer = _v1_trainer_state(_mapping(draft, "trainer_state"))
+    return {**_draft(draft, _NO_FIGURES, None), "trainer_state": trainer}
+
+
+def upgrade_metta_bundle(draft: Draft) -> Draft:
+    """A Metta checkpoint bundle of Jan 2026 (7eb0994b9c; 47b0d081ad): the directory
+    ``<run>:v{epoch}/`` or its object-storage copy ``<run>:v{epoch}.zip``.
+
+    ``weights.safetensors`` is the state_dict; ``policy_spec.json`` (the policy class path
+    and its ``init_kwargs``, architecture spec included) is kept as
+    ``legacy_metadata["policy_spec"]``. A zip's ``trainer_state.pt`` (from 47b0d081ad)
+    becomes the trainer state of the same epoch, its ``optimizer`` the optimizer and the
+    rest (``agent_step``, ``avg_reward``, ``stopwatch_state``, ``curriculum_state``,
+    ``loss_states``) the extra, and gives the agent_step. The epoch comes from the name; a
+    trainer state that says another epoch gives no figure.
+    """
+    metadata = _mapping(draft, "metadata")
+    state = dict(_mapping(draft, "trainer_state"))
+    member = state.pop("trainer_state", None)
+    trainer_state = {**member, **state} if isinstance(member, Mapping) else state
+    named = count(_mapping(draft, "file_name").get("epoch"))
+    own = count(trainer_state.get("epoch"))
+    figures = dict(_NO_FIGURES)
+    if own is not None and named in (None, own):
+        figures.update(epoch=own, agent_step=count(trainer_state.get("agent_step")))
+    legacy = {"policy_spec": metadata["policy_spec"]} if "policy_spec" in metadata else None
+    return {**_draft(draft, figures, legacy), "trainer_state": _v1_trainer_state(trainer_state)}
+
+
 INDEX: Mapping[tuple[str, str], Converter] = {
     ("policy_record", "0"): upgrade_policy_record,
     ("agent", "0"): upgrade_weights,
@@ -194,5 +259,8 @@ INDEX: Mapping[tuple[str, str], Converter] = {
     ("lightning", "0"): upgrade_lightning,
     ("transformers_trainer", "0"): upgrade_transformers_trainer,
     ("stable_baselines3", "0"): upgrade_stable_baselines3,
+    ("metta_mpt", "0"): upgrade_metta_policy_artifact,
+    ("metta_mpt_pickled", "0"): upgrade_metta_pickled_policy_artifact,
+    ("metta_bundle", "0"): upgrade_metta_bundle,
     ("draft", "1"): figures_from_file_name,
 }

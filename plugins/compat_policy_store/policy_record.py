@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import torch
 from torch import nn
@@ -19,21 +18,33 @@ from compat.deprecations import (
     POLICY_RECORD_WANDB_INFO,
 )
 
-from ._sources import Source, sources_at
+from ._sources import LegacySource, Source, sources_at
 from .policy_metadata import PolicyMetadata
 
 __all__ = ["PolicyRecord", "local_path_of"]
 
+_FILE = "file://"
+
 
 def local_path_of(uri: str | None) -> Path | None:
-    """The local file a ``file://`` URI or bare path names; ``None`` for other schemes."""
+    """The local path a ``file://`` URI or bare path names; ``None`` for other schemes.
+
+    As the PolicyStore read it, everything after ``file://`` is the path as written:
+    ``file:///abs/run`` is absolute, ``file://./runs/a`` and ``file://runs/a`` are relative
+    to the working directory. Nothing is percent-decoded.
+    """
     if not uri:
         return None
-    if uri.startswith("file://"):
-        return Path(unquote(urlparse(uri).path))
+    if uri.startswith(_FILE):
+        return Path(uri[len(_FILE) :])
     if "://" in uri:
         return None
     return Path(uri)
+
+
+def file_uri(path: Path) -> str:
+    """``file://`` and the absolute path, unencoded: what ``local_path_of`` reads back."""
+    return f"{_FILE}{path.resolve()}"
 
 
 @compat.deprecated(POLICY_RECORD)
@@ -53,7 +64,7 @@ class PolicyRecord:
     @classmethod
     def _from_source(cls, policy_store: Any, source: Source) -> PolicyRecord:
         """A record whose metadata is read from ``source`` only when first needed."""
-        record = cls(policy_store, source.run_name, source.path.resolve().as_uri(), {})
+        record = cls(policy_store, source.run_name, file_uri(source.path), {})
         record._metadata = None
         record._source = source
         return record
@@ -113,7 +124,15 @@ class PolicyRecord:
 
     @compat.deprecated(POLICY_RECORD_NUM_PARAMS)
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.policy.parameters() if p.requires_grad)
+        """The trainable parameters: ``sum(p.numel() for p in policy.parameters() if
+        p.requires_grad)``. A legacy file's are counted from its inert object graph, which
+        keeps each ``nn.Parameter`` and its ``requires_grad``, so no class mapping is needed."""
+        local = self._source is not None or local_path_of(self.uri) is not None
+        if self._cached_policy is None and local:
+            source = self._resolved_source()
+            if isinstance(source, LegacySource):
+                return source.num_params()
+        return sum(p.numel() for p in self._load_policy().parameters() if p.requires_grad)
 
     @compat.deprecated(POLICY_RECORD_WANDB_INFO)
     def extract_wandb_run_info(self) -> tuple[str, str, str, str | None]:

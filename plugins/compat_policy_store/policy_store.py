@@ -6,7 +6,6 @@ engine (``compat.load``): a legacy pickle is opened without running any code fro
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from collections.abc import Mapping
@@ -19,6 +18,9 @@ from compat.deprecations import (
     POLICY_MISSING_ERROR,
     POLICY_SELECTOR_TYPE,
     POLICY_STORE,
+    POLICY_STORE_ADD_TO_WANDB_ARTIFACT,
+    POLICY_STORE_ADD_TO_WANDB_RUN,
+    POLICY_STORE_ADD_TO_WANDB_SWEEP,
     POLICY_STORE_CREATE,
     POLICY_STORE_LOAD_FROM_URI,
     POLICY_STORE_POLICY_RECORD,
@@ -27,7 +29,7 @@ from compat.deprecations import (
     POLICY_STORE_SAVE,
 )
 
-from ._sources import epoch_of, sources_at
+from ._sources import sources_at
 from .mocks.mock_policy_record import MockPolicyRecord
 from .policy_cache import PolicyCache
 from .policy_record import PolicyRecord, local_path_of
@@ -37,6 +39,7 @@ __all__ = ["PolicyMissingError", "PolicyStore"]
 _SelectorType = Literal["all", "top", "latest", "rand"]
 TOP_FALLBACK_FRACTION = 0.8
 """``top`` falls back to the latest record when fewer than this share have a score."""
+_SCORE_SUFFIX = "_score"
 
 
 @compat.deprecated(POLICY_MISSING_ERROR)
@@ -139,6 +142,57 @@ class PolicyStore:
         self._cached_prs.put(str(info.path), saved)
         return saved
 
+    @compat.deprecated(POLICY_STORE_ADD_TO_WANDB_RUN)
+    def add_to_wandb_run(
+        self, run_id: str, pr: PolicyRecord, additional_files: list[str] | None = None
+    ) -> str:
+        """Upload ``pr``'s file as a ``"model"`` artifact named ``run_id``, through the plugin
+        implementing ``compat_add_to_wandb_artifact``; returns the artifact's qualified name."""
+        return self._add_to_wandb(run_id, "model", pr.metadata, pr.file_path, additional_files)
+
+    @compat.deprecated(POLICY_STORE_ADD_TO_WANDB_SWEEP)
+    def add_to_wandb_sweep(
+        self, sweep_name: str, pr: PolicyRecord, additional_files: list[str] | None = None
+    ) -> str:
+        """Upload ``pr``'s file as a ``"sweep_model"`` artifact named ``sweep_name``."""
+        return self._add_to_wandb(
+            sweep_name, "sweep_model", pr.metadata, pr.file_path, additional_files
+        )
+
+    @compat.deprecated(POLICY_STORE_ADD_TO_WANDB_ARTIFACT)
+    def add_to_wandb_artifact(
+        self,
+        name: str,
+        type: str,  # the PolicyStore's own parameter name
+        metadata: dict[str, Any],
+        file_path: str,
+        additional_files: list[str] | None = None,
+    ) -> str:
+        """Upload ``file_path`` as the artifact ``name`` of ``type``, with ``metadata``."""
+        return self._add_to_wandb(name, type, metadata, file_path, additional_files)
+
+    def _add_to_wandb(
+        self,
+        name: str,
+        artifact_type: str,
+        metadata: Mapping[str, Any],
+        file_path: str | None,
+        additional_files: list[str] | None,
+    ) -> str:
+        if file_path is None:
+            raise ValueError(
+                f"cannot upload artifact {name!r}: the policy record has no local file; "
+                "pass a record loaded from a file:// URI or a path"
+            )
+        return compat.add_to_wandb_artifact(
+            name,
+            artifact_type,
+            dict(metadata),
+            file_path,
+            additional_files or [],
+            self.wandb_run,
+        )
+
     @compat.deprecated(POLICY_STORE_RECORD_OR_MOCK)
     def policy_record_or_mock(
         self, policy_uri: str | None, run_name: str = "mock_run"
@@ -148,11 +202,14 @@ class PolicyStore:
         return self.policy_record(policy_uri)
 
     def _records_at(self, uri: str) -> list[PolicyRecord]:
-        if uri.startswith(("file://", "pytorch://")) or "://" not in uri:
-            path = local_path_of(uri.replace("pytorch://", "", 1)) or Path(uri)
-            paths = [path]
-        else:
-            paths = compat.resolve_uri(uri)
+        """Every record at ``uri``, newest first. ``file://X``, ``pytorch://X`` and a bare
+        ``X`` name the path ``X`` as written (``file://./runs/a`` and ``file://runs/a`` are
+        relative to the working directory); other schemes go to ``compat_resolve_uri``."""
+        local = uri[len("pytorch://") :] if uri.startswith("pytorch://") else uri
+        if not local.removeprefix("file://"):
+            raise PolicyMissingError(f"no policies found at {uri!r}: it names no path")
+        path = local_path_of(local)
+        paths = [path] if path is not None else compat.resolve_uri(uri)
         try:
             records = [self._record(source) for path in paths for source in sources_at(path)]
         except CheckpointNotFoundError as exc:
@@ -199,12 +256,43 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def _score(record: PolicyRecord, metric: str, in_eval_scores: bool) -> float | None:
-    source = record.metadata.get("eval_scores") if in_eval_scores else record.metadata
-    value = source.get(metric) if isinstance(source, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
+def _eval_scores(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
+    scores = metadata.get("eval_scores", {})
+    return scores if isinstance(scores, Mapping) else {}
+
+
+def _pr_scores(records: list[PolicyRecord], metric: str) -> list[tuple[PolicyRecord, Any]]:
+    """Each record's score, found where the first (latest) record keeps ``metric``, as the
+    PolicyStore's ``_get_pr_scores`` did: ``eval_scores[metric]``, then
+    ``eval_scores[metric without "_score"]``, then ``metadata[metric]``; else no scores."""
+    sample = records[0].metadata
+    candidates = [metric]
+    if metric.endswith(_SCORE_SUFFIX):
+        candidates.append(metric[: -len(_SCORE_SUFFIX)])
+    for key in candidates:
+        if key in _eval_scores(sample):
+            return [(record, _eval_scores(record.metadata).get(key)) for record in records]
+    if metric in sample:
+        return [(record, record.metadata.get(metric)) for record in records]
+    return [(record, None) for record in records]
+
+
+def _select_top(records: list[PolicyRecord], n: int, metric: str) -> list[PolicyRecord]:
+    """The PolicyStore's ``_select_top_prs_by_metric``: the latest record alone when fewer
+    than 80% of the records have a score (``None`` is no score), else the ``n`` best,
+    **best first** (``sorted(..., reverse=True)[:n]``; equal scores keep their order,
+    newest first)."""
+    valid = [(record, score) for record, score in _pr_scores(records, metric) if score is not None]
+    if not valid or len(valid) < len(records) * TOP_FALLBACK_FRACTION:
+        return records[:1]
+    try:
+        ranked = sorted(valid, key=lambda pair: pair[1], reverse=True)
+    except TypeError as exc:
+        raise TypeError(
+            f"cannot rank policy records by {metric!r}: their values do not compare ({exc}); "
+            "record numbers under that metric"
+        ) from exc
+    return [record for record, _ in ranked[:n]]
 
 
 def _select(
@@ -219,22 +307,7 @@ def _select(
         return [random.choice(records)]  # noqa: S311 - picking an opponent, not a secret
     if selector_type != "top":
         raise ValueError(f"invalid selector type {selector_type!r}: use all, top, latest or rand")
-    first = records[0].metadata
-    in_eval_scores = (
-        isinstance(first.get("eval_scores"), Mapping) and metric in first["eval_scores"]
-    )
-    scored = [(record, _score(record, metric, in_eval_scores)) for record in records]
-    with_scores = [(record, score) for record, score in scored if score is not None]
-    if len(with_scores) < len(records) * TOP_FALLBACK_FRACTION:
-        return records[:1]
-    ranked = sorted(with_scores, key=lambda pair: (pair[1], _epoch_of_record(pair[0])))
-    return [record for record, _ in ranked[-n:]]  # best last, as the PolicyStore returned them
-
-
-def _epoch_of_record(record: PolicyRecord) -> int:
-    if record._source is not None:
-        return epoch_of(record._source, record.metadata)
-    return int(record.metadata.get("epoch", 0))
+    return _select_top(records, n, metric)
 
 
 __getattr__ = compat.deprecated_attributes(

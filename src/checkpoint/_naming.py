@@ -4,6 +4,11 @@ A v1 checkpoint of run ``r`` at epoch 5 is ``r.e00000005.pt`` (weights),
 ``r.e00000005.yaml`` (sidecar, committed last) and optionally
 ``r.e00000005.trainer.pt`` (trainer state). The epoch is zero-padded to eight
 digits so that names sort by epoch; larger epochs still parse.
+
+The legacy schemes are those of SPEC §3, as Metta wrote them: ``model_0005.pt``
+(PolicyStore), ``<run>__e5__s1000__t12__sc9000.pt`` (Sep 2025; ``sc`` is
+``int(score * 10000)``), ``<run>:v5.pt`` (Sep 2025), ``<run>:v5.mpt`` (Oct 2025),
+the bundle ``<run>:v5/`` or ``<run>:v5.zip`` (Jan 2026) and ``trainer_state.pt``.
 """
 
 from __future__ import annotations
@@ -92,8 +97,14 @@ _LEGACY_SCHEMES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("wandb_artifact", re.compile(r"(?P<run>.+):v(?P<epoch>\d+)\.pt")),
+    ("policy_artifact", re.compile(r"(?P<run>.+):v(?P<epoch>\d+)\.mpt")),
+    ("checkpoint_bundle", re.compile(r"(?P<run>.+):v(?P<epoch>\d+)(?:\.zip)?")),
     ("trainer_state", re.compile(r"trainer_state\.pt")),
 )
+
+#: ``sc`` in ``<run>__e5__s1000__t12__sc9000.pt`` is ``int(score * 10000)`` (Metta's
+#: ``CheckpointManager`` of Sep 2025, which read it back as ``int(sc) / 10000.0``).
+SCORE_SCALE = 10000.0
 
 
 def _number(fields: dict[str, str | None], key: str) -> int | None:
@@ -102,7 +113,12 @@ def _number(fields: dict[str, str | None], key: str) -> int | None:
 
 
 def parse_legacy_name(filename: str) -> LegacyName | None:
-    """Recognise the file-name schemes of SPEC §3 that predate v1."""
+    """Recognise the file-name schemes of SPEC §3 that predate v1.
+
+    A bundle (``<run>:v5``) is recognised by its directory name as well as by its zip's.
+    The score of a Sep 2025 name is ``sc / 10000``; a negative one (``sc-5000``, which
+    Metta wrote for a negative score but could not read back) is recognised too.
+    """
     for scheme, pattern in _LEGACY_SCHEMES:
         match = pattern.fullmatch(filename)
         if match is None:
@@ -115,6 +131,6 @@ def parse_legacy_name(filename: str) -> LegacyName | None:
             epoch=_number(fields, "epoch"),
             agent_step=_number(fields, "agent_step"),
             total_time=_number(fields, "total_time"),
-            score=float(score) if score is not None else None,
+            score=score / SCORE_SCALE if score is not None else None,
         )
     return None

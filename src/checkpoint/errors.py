@@ -29,6 +29,7 @@ __all__ = [
     "SidecarError",
     "UnconvertibleCheckpointError",
     "UnknownArchitectureError",
+    "UnpublishableArtifactError",
     "UnreadableCheckpointError",
     "UnresolvableURIError",
     "UnsafeCheckpointError",
@@ -153,6 +154,11 @@ class UntrustedLoadWarning(UserWarning):
 
 class UnresolvableURIError(CheckpointNotFoundError):
     """No enabled plugin can turn a remote URI (``wandb://``...) into local files."""
+
+
+class UnpublishableArtifactError(CheckpointError, ValueError):
+    """No enabled plugin uploads checkpoints to W&B (hook ``compat_add_to_wandb_artifact``);
+    nothing was uploaded. A ``ValueError``, as the PolicyStore's own refusal was."""
 
 
 # -- compat: converters and migration --------------------------------------------------------

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from compat import deprecations, plugins
     from compat.deprecations import Deprecation
     from compat.engine._safe import InspectReport, LoadResult, inspect, load
+    from compat.host._artifacts import add_to_wandb_artifact
     from compat.host._config import Settings
     from compat.host._deprecate import warn_deprecated
     from compat.host._hookspecs import (
@@ -55,6 +56,7 @@ _LAZY: dict[str, str] = {
     "CallSite": "compat.host._ledger",
     "Settings": "compat.host._config",
     "resolve_uri": "compat.host._uris",
+    "add_to_wandb_artifact": "compat.host._artifacts",
     "inspect": "compat.engine._safe",
     "load": "compat.engine._safe",
     "convert": "compat.upgrade._convert",
@@ -80,6 +82,7 @@ __all__ = [
     "RemovedAPIError",
     "SafeGlobals",
     "Settings",
+    "add_to_wandb_artifact",
     "convert",
     "deprecated",
     "deprecated_attributes",

@@ -112,6 +112,22 @@ POLICY_STORE_RECORD_OR_MOCK = _policy_x(
     "CheckpointManager.latest",
     "info = mgr.latest(); handle None explicitly instead of using a mock",
 )
+POLICY_STORE_ADD_TO_WANDB_RUN = _policy_x(
+    "policy_store.PolicyStore.add_to_wandb_run",
+    "wandb.Artifact + run.log_artifact",
+    "upload the v1 pair yourself: artifact.add_file(str(info.path)) and "
+    "artifact.add_file(str(info.sidecar_path)), then run.log_artifact(artifact)",
+)
+POLICY_STORE_ADD_TO_WANDB_SWEEP = _policy_x(
+    "policy_store.PolicyStore.add_to_wandb_sweep",
+    "wandb.Artifact + run.log_artifact",
+    'upload the v1 pair yourself as a wandb.Artifact(sweep_name, type="sweep_model")',
+)
+POLICY_STORE_ADD_TO_WANDB_ARTIFACT = _policy_x(
+    "policy_store.PolicyStore.add_to_wandb_artifact",
+    "wandb.Artifact + run.log_artifact",
+    "build the wandb.Artifact from the v1 pair (info.path and info.sidecar_path) yourself",
+)
 POLICY_SELECTOR_TYPE = _policy_x(
     "policy_store.PolicySelectorType",
     "checkpoint.CheckpointManager.select",

@@ -181,7 +181,8 @@ def test_the_default_output_is_a_sibling_tree_and_legacy_names_give_figures(
     assert "3 converted" in capsys.readouterr().out
     out = tmp_path / "runs-v1"
     alpha = read_sidecar(out / "alpha.e00000005.yaml")
-    assert (alpha.agent_step, alpha.total_time, alpha.score) == (1000, 12.0, 9000.0)
+    # sc9000 is int(score * 10000): a score of 0.9
+    assert (alpha.agent_step, alpha.total_time, alpha.score) == (1000, 12.0, 0.9)
     assert (out / "beta.e00000007.pt").exists()
     assert (out / "final_model.e00000000.pt").exists()
 

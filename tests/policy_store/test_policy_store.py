@@ -62,7 +62,7 @@ def test_config_objects_with_a_uri(store, nav_run) -> None:
 
 
 def test_top_reads_eval_scores_then_metadata(store, nav_run) -> None:
-    assert epochs(store.policy_records(nav_run, "top", n=2, metric="navigation")) == [1, 3]
+    assert epochs(store.policy_records(nav_run, "top", n=2, metric="navigation")) == [3, 1]
     assert epochs(store.policy_records(nav_run, "top", n=1, metric="score")) == [3]
     # a metric nobody has: the latest
     assert epochs(store.policy_records(nav_run, "top", n=2, metric="nope")) == [4]
@@ -247,3 +247,142 @@ def test_every_stub_warns_with_the_exact_replacement(store, nav_run) -> None:
 def test_sidecar_is_yaml_only(nav_run) -> None:
     text = (nav_run / "nav_run.e00000000.yaml").read_text()
     assert yaml.safe_load(text)["run_name"] == "nav_run"
+
+
+# -- behaviour of the August 2025 PolicyStore (Metta-AI/metta 5ed446daf4, policy_store.py) ----
+
+
+def _scored_run(tmp_path: Path, metadata: list[dict[str, object]]) -> Path:
+    """A v1 run whose epoch i has ``metadata[i]``."""
+    manager = CheckpointManager(tmp_path / "scored", "scored")
+    for epoch, extra in enumerate(metadata):
+        manager.save_agent(NavAgent(), epoch, extra)
+    return tmp_path / "scored"
+
+
+def test_top_also_tries_the_metric_without_its_score_suffix(store, nav_run) -> None:
+    """sim.py asked for ``<simulation>_score``; eval_scores holds ``<simulation>``."""
+    assert epochs(store.policy_records(nav_run, "top", n=2, metric="navigation_score")) == [3, 1]
+
+
+def test_top_decides_where_the_metric_lives_from_the_latest_record(tmp_path, store) -> None:
+    # the latest keeps "nav" at the top level: the others' eval_scores are not looked at
+    run = _scored_run(
+        tmp_path, [{"eval_scores": {"nav": float(e)}} for e in range(4)] + [{"nav": 1.0}]
+    )
+    assert epochs(store.policy_records(run, "top", n=2, metric="nav")) == [4]  # 1 of 5 scored
+
+
+def test_top_counts_a_record_scored_elsewhere_as_unscored(tmp_path, store) -> None:
+    metadata: list[dict[str, object]] = [{"nav": 9.0}]  # epoch 0: not in eval_scores
+    metadata += [{"eval_scores": {"nav": float(e)}} for e in (1, 2, 3, 4)]
+    run = _scored_run(tmp_path, metadata)
+    # 4 of 5 scored in eval_scores: exactly 80%, so top ranks them, best first
+    assert epochs(store.policy_records(run, "top", n=5, metric="nav")) == [4, 3, 2, 1]
+
+
+def test_top_keeps_the_newest_first_order_among_equal_scores(tmp_path, store) -> None:
+    run = _scored_run(tmp_path, [{"score": s} for s in (0.5, 0.9, 0.5, 0.9)])
+    assert epochs(store.policy_records(run, "top", n=4, metric="score")) == [3, 1, 2, 0]
+
+
+def test_top_over_values_that_do_not_compare_says_so(tmp_path, store) -> None:
+    run = _scored_run(tmp_path, [{"nav": 1.0}, {"nav": "high"}])
+    with pytest.raises(TypeError, match="cannot rank policy records by 'nav'"):
+        store.policy_records(run, "top", n=2, metric="nav")
+
+
+@pytest.mark.parametrize("form", ["file://./nav_run", "file://nav_run", "nav_run", "./nav_run"])
+def test_relative_file_uris_are_relative_to_the_working_directory(
+    store, nav_run, monkeypatch, form
+) -> None:
+    monkeypatch.chdir(nav_run.parent)
+    records = store.policy_records(form, "all")
+    assert epochs(records) == [4, 3, 2, 1, 0]
+    assert records[0].file_path == str(nav_run.resolve() / "nav_run.e00000004.pt")
+    single = store.load_from_uri(f"{form}/nav_run.e00000002.pt")
+    assert single.metadata.epoch == 2
+
+
+def test_file_uris_are_not_percent_decoded(store, tmp_path) -> None:
+    run = tmp_path / "run%20one"
+    CheckpointManager(run, "run").save_agent(NavAgent(), 1)
+    record = store.policy_record(f"file://{run}", "latest")
+    assert record.file_path == str(run / "run.e00000001.pt")
+    with pytest.raises(PolicyMissingError):
+        store.policy_record(f"file://{tmp_path / 'run one'}")
+    with pytest.raises(PolicyMissingError, match="names no path"):
+        store.policy_record("file://")
+
+
+def test_add_to_wandb_without_a_plugin_names_the_hook(store, nav_run) -> None:
+    from checkpoint.errors import UnpublishableArtifactError
+
+    record = store.policy_record(nav_run, "latest")
+    with pytest.raises(UnpublishableArtifactError, match="compat_add_to_wandb_artifact hook"):
+        store.add_to_wandb_run("run7", record)
+    with pytest.raises(ValueError, match=r"nav_run\.e00000004\.pt"):  # a ValueError, as before
+        store.add_to_wandb_sweep("sweep7", record)
+
+
+def test_add_to_wandb_goes_through_a_plugin(nav_run) -> None:
+    calls: list[dict[str, object]] = []
+
+    class Uploader:
+        @compat.hookimpl
+        def compat_add_to_wandb_artifact(
+            self,
+            name: str,
+            artifact_type: str,
+            metadata: dict[str, object],
+            file_path: str,
+            additional_files: list[str],
+            wandb_run: object,
+        ) -> str:
+            calls.append(
+                {
+                    "name": name,
+                    "artifact_type": artifact_type,
+                    "metadata": metadata,
+                    "file_path": file_path,
+                    "additional_files": additional_files,
+                    "wandb_run": wandb_run,
+                }
+            )
+            return f"entity/project/{name}:v0"
+
+    run = object()
+    store = PolicyStore(wandb_run=run)
+    record = store.policy_record(nav_run, "latest")
+    name = compat.plugins.register(Uploader(), "uploader")
+    try:
+        assert store.add_to_wandb_run("run7", record) == "entity/project/run7:v0"
+        assert store.add_to_wandb_sweep("sw", record, ["notes.txt"]) == "entity/project/sw:v0"
+        assert (
+            store.add_to_wandb_artifact("art", "custom", {"a": 1}, "/x/model.pt")
+            == "entity/project/art:v0"
+        )
+    finally:
+        compat.plugins.unregister(name)
+    file_path = str(nav_run / "nav_run.e00000004.pt")
+    assert [
+        (c["name"], c["artifact_type"], c["file_path"], c["additional_files"]) for c in calls
+    ] == [
+        ("run7", "model", file_path, []),
+        ("sw", "sweep_model", file_path, ["notes.txt"]),
+        ("art", "custom", "/x/model.pt", []),
+    ]
+    assert all(c["wandb_run"] is run for c in calls)
+    assert calls[0]["metadata"] == dict(record.metadata) and calls[2]["metadata"] == {"a": 1}
+
+
+def test_add_to_wandb_warns_with_its_deprecation(store, nav_run) -> None:
+    record = store.policy_record(nav_run, "latest")
+    warnings.resetwarnings()
+    for call in (store.add_to_wandb_run, store.add_to_wandb_sweep):
+        with (
+            pytest.warns(CompatDeprecationWarning, match="removed in 1.0.0") as caught,
+            pytest.raises(ValueError),
+        ):
+            call("x", record)
+        assert f"PolicyStore.{call.__name__} is deprecated" in str(caught[0].message)

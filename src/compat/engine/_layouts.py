@@ -1,8 +1,10 @@
 """The built-in ``layouts`` plugin: checkpoints that libraries store as several files.
 
 A transformers ``Trainer`` writes a ``checkpoint-N/`` folder; Stable-Baselines3's
-``model.save`` a zip. Each is one checkpoint: the engine reads every member with its own
-safe readers and combines them (``_bundles``). These layouts only name the members.
+``model.save`` a zip; Metta (Oct 2025 on) a ``<run>:vN.mpt`` zip, then a ``<run>:vN/``
+bundle directory or its ``<run>:vN.zip`` copy. Each is one checkpoint: the engine reads
+every member with its own safe readers and combines them (``_bundles``). These layouts
+only name the members.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import ClassVar, Final
 
 from compat.host._hookspecs import BundleMember, Layout, hookimpl
 
-__all__ = ["StableBaselines3", "TransformersTrainer"]
+__all__ = [
+    "MettaBundle",
+    "MettaPickledPolicyArtifact",
+    "MettaPolicyArtifact",
+    "StableBaselines3",
+    "TransformersTrainer",
+]
 
 _CHECKPOINT: Final = "checkpoint"
 _JSON: Final = "json"
@@ -73,6 +81,63 @@ class StableBaselines3:
         return found
 
 
+class MettaPolicyArtifact:
+    """A Metta ``<run>:v{epoch}.mpt`` (Oct 2025 to Jan 2026; ``metta/rl/policy_artifact.py``,
+    later ``mettagrid/policy/mpt_artifact.py``): a zip of ``weights.safetensors`` (the
+    policy's ``state_dict()``) and ``modelarchitecture.txt`` (the policy architecture as
+    ``<module>.<Config>(key=value, ...)`` text)."""
+
+    name = "metta_mpt"
+
+    def members(self, names: Collection[str]) -> Mapping[str, BundleMember] | None:
+        if "weights.safetensors" not in names or "modelarchitecture.txt" not in names:
+            return None
+        return {
+            "weights.safetensors": BundleMember("state_dict", _CHECKPOINT),
+            "modelarchitecture.txt": BundleMember("architecture", _TEXT),
+        }
+
+
+class MettaPickledPolicyArtifact:
+    """The other ``.mpt`` variant Metta's ``save_policy_artifact_pt`` wrote: a zip whose only
+    member is ``policy.pt``, a whole policy ``torch.save``d into it (read by the inert
+    engine like any other pickle)."""
+
+    name = "metta_mpt_pickled"
+
+    def members(self, names: Collection[str]) -> Mapping[str, BundleMember] | None:
+        if set(names) != {"policy.pt"}:
+            return None
+        return {"policy.pt": BundleMember("state_dict", _CHECKPOINT)}
+
+
+class MettaBundle:
+    """A Metta checkpoint bundle (Jan 2026 on; ``metta/rl/checkpoint_manager.py``): the
+    directory ``<run>:v{epoch}/`` holding ``weights.safetensors`` and ``policy_spec.json``
+    (``class_path``, ``data_path``, ``init_kwargs``, ``setup_script``; written last), or
+    its object-storage copy ``<run>:v{epoch}.zip``, which may also hold that epoch's
+    ``trainer_state.pt``."""
+
+    name = "metta_bundle"
+
+    def members(self, names: Collection[str]) -> Mapping[str, BundleMember] | None:
+        if "weights.safetensors" not in names or "policy_spec.json" not in names:
+            return None
+        found = {
+            "weights.safetensors": BundleMember("state_dict", _CHECKPOINT),
+            "policy_spec.json": BundleMember("policy_spec", _JSON),
+        }
+        if "trainer_state.pt" in names:
+            found["trainer_state.pt"] = BundleMember("trainer_state", _CHECKPOINT)
+        return found
+
+
 @hookimpl
 def compat_checkpoint_layouts() -> Iterable[Layout]:
-    return [TransformersTrainer(), StableBaselines3()]
+    return [
+        TransformersTrainer(),
+        StableBaselines3(),
+        MettaPolicyArtifact(),
+        MettaPickledPolicyArtifact(),
+        MettaBundle(),
+    ]

@@ -15,7 +15,8 @@ calls them in this order:
 4. ``compat_safe_globals``, ``compat_choose_load_strategy``, ``compat_materialisers``,
    ``compat_checkpoint_layouts`` and ``compat_converters`` when the safe loading engine opens
    or converts a file.
-5. ``compat_resolve_uri`` when legacy code names a remote URI (``wandb://``).
+5. ``compat_resolve_uri`` when legacy code names a remote URI (``wandb://``), and
+   ``compat_add_to_wandb_artifact`` when it uploads a checkpoint (``add_to_wandb_run``).
 
 Within one hook, pluggy's order applies: later-registered plugins run first, ``tryfirst`` /
 ``trylast`` move an implementation to the front or back, and ``wrapper=True`` implementations
@@ -222,6 +223,27 @@ def compat_resolve_uri(uri: str) -> Sequence[Path] | None:
     Called when legacy code names a URI whose scheme the shims cannot open themselves; the
     first non-``None`` result wins. Return the local checkpoint paths (downloaded or cached),
     or ``None`` if this plugin does not serve the scheme.
+    """
+
+
+@hookspec(firstresult=True)
+def compat_add_to_wandb_artifact(
+    name: str,
+    artifact_type: str,
+    metadata: Mapping[str, object],
+    file_path: str,
+    additional_files: Sequence[str],
+    wandb_run: object,
+) -> str | None:
+    """Upload a checkpoint file as a W&B artifact, as the PolicyStore's
+    ``add_to_wandb_artifact`` did (``wandb.Artifact(name, type=artifact_type,
+    metadata=metadata)`` holding ``file_path`` as ``model.pt`` and each additional file,
+    logged to ``wandb_run``).
+
+    Called when legacy code calls ``PolicyStore.add_to_wandb_run``, ``add_to_wandb_sweep``
+    or ``add_to_wandb_artifact``; the first non-``None`` result wins. ``wandb_run`` is the
+    run the store was built with (``None`` if none). Return the artifact's qualified name,
+    or ``None`` to leave the upload to another plugin.
     """
 
 
