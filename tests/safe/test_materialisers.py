@@ -34,7 +34,8 @@ class Box:
         self.high = np.ones(3, dtype=np.float32)
         self.dtype = "float32"
         self._shape = (3,)
-        self._np_random = None
+        self._np_random = np.random.default_rng(7)
+        self._np_random.random(5)  # a generator part-way through its stream
 
 
 class Ratio:
@@ -69,7 +70,9 @@ def test_configs_and_spaces_become_the_data_they_describe(legacy_file: Path) -> 
     assert isinstance(space, dict)
     assert (space["space"], space["shape"], space["dtype"]) == ("Box", (3,), "float32")
     assert np.array_equal(space["high"], np.ones(3, dtype=np.float32))
-    assert "np_random" not in space and "_np_random" not in space
+    # the space's generator as numpy's own state dict: Generator.bit_generator.state
+    assert space["np_random"] == Box()._np_random.bit_generator.state
+    assert "_np_random" not in space
     # a class nobody materialises keeps its attributes and says what it was
     assert metadata["r"] == {"__class__": "fakeproj.maths.Ratio", "num": 1, "den": 3}
 

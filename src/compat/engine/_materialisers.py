@@ -33,7 +33,7 @@ _GYM_SPACES = (
     "tuple.Tuple",
     "text.Text",
 )
-_GYM_PRIVATE_KEPT = {"_shape": "shape"}
+_GYM_PRIVATE_KEPT = {"_shape": "shape", "_np_random": "np_random"}
 
 
 def _state(obj: InertObject) -> dict[str, object]:
@@ -54,17 +54,28 @@ def omegaconf_value(obj: InertObject, plain: Plain) -> object:
 
 
 def gym_space(obj: InertObject, plain: Plain) -> object:
-    """A gym(nasium) space: its class name and public fields (``_shape`` as ``shape``).
-
-    The random generator a space may carry is dropped.
-    """
+    """A gym(nasium) space: its class name and public fields, ``_shape`` as ``shape``, and
+    ``_np_random`` as ``np_random`` (the generator's plain view: its bit generator's state,
+    so a resumed run samples the same actions)."""
     view: dict[str, object] = {"space": obj.qualified_name().rpartition(".")[2]}
     for key, value in _state(obj).items():
         if key in _GYM_PRIVATE_KEPT:
             view[_GYM_PRIVATE_KEPT[key]] = plain(value)
-        elif not key.startswith("_") and key != "np_random":
+        elif not key.startswith("_"):
             view[key] = plain(value)
     return view
+
+
+def numpy_generator(obj: InertObject, plain: Plain) -> object:
+    """A ``numpy.random.Generator``: its ``bit_generator.state`` dict, as numpy takes it back.
+
+    numpy 1.x pickles that state on the generator; numpy 2 on the bit generator it gets as
+    its argument."""
+    state = _state(obj)
+    bit_generator = obj.args[0] if obj.args else None
+    if "bit_generator" not in state and hasattr(bit_generator, "qualified_name"):
+        state = _state(bit_generator)  # type: ignore[arg-type]
+    return plain(state)
 
 
 @hookimpl
@@ -74,6 +85,7 @@ def compat_materialisers() -> dict[str, Materialiser]:
         views[f"omegaconf.{container}"] = omegaconf_content
     for node in _OMEGACONF_NODES:
         views[f"omegaconf.nodes.{node}"] = omegaconf_value
+    views["numpy.random._pickle.__generator_ctor"] = numpy_generator
     for package in ("gymnasium", "gym"):
         for space in _GYM_SPACES:
             views[f"{package}.spaces.{space}"] = gym_space
