@@ -8,9 +8,13 @@ The two ``torch.load`` columns come from ``tests/fixtures/realworld/baseline.jso
 is measured here, by content, because conversion moves things to new paths: a category is
 ``full`` when every tensor the writer recorded in it (dtype, shape and sha256 of the bytes)
 is among the tensors ``compat.load`` returns, every plain value (a StepLR's counters, an
-optimizer's ``lr``) is among its plain values under the same final key, and every Python
-RNG state is among them by the writer's digest rule; ``partial`` or ``none`` otherwise,
-``n/a`` when the writer recorded nothing in it.
+optimizer's ``lr``) is among its plain values under the same final key, every Python RNG
+state is among them by the writer's digest rule and every numpy generator by its state;
+``partial`` or ``none`` otherwise, ``n/a`` when the writer recorded nothing in it.
+
+Metadata is not a column: the writer recorded an enum by its value or as ``{"enum": ...}``
+and a config as ``{"omegaconf": ...}``, while the file (and so ``compat.load``) has the
+member's name and the config's content. The corpus tests check those directly.
 """
 
 from __future__ import annotations
@@ -51,8 +55,8 @@ def _last_key(path: str) -> str:
 def _plain_leaves(value: object, path: str = "") -> Iterator[tuple[str, object]]:
     """(path, value) of every plain leaf, in the truth's path spelling."""
     if isinstance(value, dict):
-        if not value:
-            yield path, value
+        if not value or "bit_generator" in value:
+            yield path, value  # whole, for a numpy generator's state
         for key, item in value.items():
             yield from _plain_leaves(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, (list, tuple)):
@@ -91,6 +95,8 @@ def compat_column(source: Path, truth: dict[str, Any]) -> dict[str, str]:
     for path, value in _plain_leaves([result.trainer_state, result.metadata]):
         found.add(("value", _last_key(path), json.dumps(value)))
         found.add(("python_random", _python_random_digest(value)))
+        if isinstance(value, dict) and "bit_generator" in value:
+            found.add(("numpy_generator", json.dumps(value, sort_keys=True)))
     column = {}
     for category in CATEGORIES:
         wanted: list[object] = []
@@ -105,6 +111,11 @@ def compat_column(source: Path, truth: dict[str, Any]) -> dict[str, str]:
                 ("value", _last_key(path) or Path(member).stem, json.dumps(value))
                 for path, value in document.get("leaves", {}).items()
                 if categories.get(path) == category
+            ]
+            wanted += [
+                ("numpy_generator", json.dumps(e["state"], sort_keys=True))
+                for e in document.get("numpy_generators", [])
+                if e["category"] == category
             ]
             wanted += [
                 ("python_random", e["sha256"])

@@ -124,6 +124,9 @@ def test_enums_pickled_by_name_stay_names() -> None:
     metadata = compat.load(path).metadata
     assert metadata["evaluation_strategy"] == "transformers.trainer_utils.IntervalStrategy.NO"
     assert metadata["lr_scheduler_type"] == "transformers.trainer_utils.SchedulerType.LINEAR"
+    enums = compat.load(CORPUS / "py311_enum" / "enum_dict.pt").metadata
+    assert enums["output_fmt"] == "timm.layers.format.Format.NHWC"
+    assert enums["stage"] == "rwproj.enums.Stage.WARMUP"  # an IntEnum: by name, not as 1
 
 
 def test_a_lightning_checkpoint_keeps_its_hyperparameters_and_step(tmp_path: Path) -> None:
