@@ -8,6 +8,7 @@ refusal unconditional, even when the caller passed ``trust=True`` (SPEC §8).
 from __future__ import annotations
 
 import collections
+import functools
 import importlib
 from collections.abc import Iterable
 from enum import StrEnum
@@ -196,6 +197,7 @@ def _names_dangerous(dotted: str) -> bool:
     return dotted in _DANGEROUS_NAMES or dotted.split(".", 1)[0] in _DANGEROUS_MODULES
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the name; files repeat their globals
 def is_dangerous(name: str) -> bool:
     """Whether ``name`` (as ``resolve_global`` gives it) is in the set refused on every path.
 

@@ -13,6 +13,7 @@ import base64
 import binascii
 import os
 import stat
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -65,9 +66,28 @@ def _directory_names(path: Path) -> list[str]:
     return sorted(names)
 
 
+#: A zip's first local file header: signature, 22 bytes, the name's and extra field's lengths.
+_LOCAL_HEADER = struct.Struct("<4s22sHH")
+_TORCH_PICKLE = b"data.pkl"
+
+
+def _starts_with_torch_pickle(path: Path) -> bool:
+    """Whether the archive's first record is a ``data.pkl``, as torch writes it (every
+    release since 1.6): a torch file is told apart without reading its directory."""
+    with path.open("rb") as file:
+        head = file.read(_LOCAL_HEADER.size + 1024)
+    if len(head) < _LOCAL_HEADER.size:
+        return False
+    signature, _, name_length, _ = _LOCAL_HEADER.unpack_from(head)
+    name = head[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_length]
+    return signature == b"PK\x03\x04" and name.endswith(_TORCH_PICKLE)
+
+
 def archive_names(path: Path) -> list[str] | None:
     """The files of a zip archive, or ``None`` when it is a torch file (a ``data.pkl``)."""
     try:
+        if _starts_with_torch_pickle(path):
+            return None
         with zipfile.ZipFile(path) as archive:
             names = [info.filename for info in archive.infolist() if not info.is_dir()]
     except ZIP_ERRORS as exc:

@@ -37,50 +37,93 @@ def tensor_key(value: Array) -> TensorKey:
     )
 
 
-def _name(key: object, position: int) -> str:
-    """A dict key in a path: as written if it is plain, else its position (a tensor key)."""
-    return str(key) if isinstance(key, str | int | float | bool | None) else f"<key {position}>"
+#: Values that hold nothing: never queued.
+_LEAVES = (str, bytes, int, float, bool, type(None))
+_PLAIN_KEYS = (str, int, float, bool, type(None))
+
+#: How a child is reached, spelled only when a tensor's path is asked for:
+#: ``(template, name, position)``; a dict key that is not plain is named by its position.
+Step = tuple[str, object, int]
+_NO_NAME = "<key {}>"
 
 
-def _children(obj: object) -> Iterator[tuple[str, object]]:
+def _spell(step: Step) -> str:
+    template, name, position = step
+    if not isinstance(name, _PLAIN_KEYS):
+        name = _NO_NAME.format(position)
+    return template.format(name)
+
+
+def _children(obj: object) -> list[tuple[Step, object]]:
+    """``(step, child)`` of each child of ``obj`` that may hold a tensor (no scalars)."""
     if isinstance(obj, dict):
-        for position, (key, value) in enumerate(obj.items()):
-            yield f".{_name(key, position)}", value
+        found = _named(".{}", obj)
         extra = getattr(obj, "__dict__", None)  # an OrderedDict's BUILD attributes
-        if isinstance(extra, dict):
-            yield from ((f".{name}", value) for name, value in extra.items())
-    elif isinstance(obj, list | tuple):
-        yield from ((f"[{index}]", value) for index, value in enumerate(obj))
-    elif isinstance(obj, set | frozenset):
-        yield from (("[*]", value) for value in obj)
-    elif isinstance(obj, Placeholder):
-        yield from ((f"({index})", value) for index, value in enumerate(obj.args))
-        yield from ((f"({name}=)", value) for name, value in obj.kwargs.items())
-        yield from ((f".{name}", value) for name, value in attributes(obj).items())
-        if not isinstance(obj.state, dict | tuple):
-            yield ".<state>", obj.state
-        yield from ((f"[{_name(k, i)}]", v) for i, (k, v) in enumerate(obj.items.items()))
-        yield from ((f"[{index}]", value) for index, value in enumerate(obj.listitems))
+        return found + _named(".{}", extra) if isinstance(extra, dict) and extra else found
+    if isinstance(obj, (list, tuple)):
+        return [(("[{}]", i, i), item) for i, item in enumerate(obj) if not _leaf(item)]
+    if isinstance(obj, (set, frozenset)):
+        return [(("[*]", "", 0), item) for item in obj if not _leaf(item)]
+    return _object_children(obj)
+
+
+def _object_children(obj: object) -> list[tuple[Step, object]]:
+    found: list[tuple[Step, object]] = []
+    if isinstance(obj, Placeholder):
+        found += [(("({})", i, i), value) for i, value in enumerate(obj.args)]
+        found += _named("({}=)", obj.kwargs)
+        found += _named(".{}", attributes(obj))
+        if not isinstance(obj.state, (dict, tuple)):
+            found.append(((".<state>", "", 0), obj.state))
+        found += _named("[{}]", obj.items)
+        found += [(("[{}]", i, i), value) for i, value in enumerate(obj.listitems)]
     elif isinstance(obj, AttributeRef):
-        yield ".<owner>", obj.owner
+        found.append(((".<owner>", "", 0), obj.owner))
     elif isinstance(obj, np.ndarray) and obj.dtype == object:
-        yield from ((f"[{index}]", value) for index, value in enumerate(obj.ravel().tolist()))
+        found += [(("[{}]", i, i), value) for i, value in enumerate(obj.ravel().tolist())]
     elif not isinstance(obj, type):
         state = getattr(obj, "__dict__", None)  # a real object (trust=True, a renamed class)
         if isinstance(state, dict):
-            yield from ((f".{name}", value) for name, value in state.items())
+            found += _named(".{}", state)
+    return [(step, child) for step, child in found if not _leaf(child)]
+
+
+def _named(template: str, mapping: dict[Any, object]) -> list[tuple[Step, object]]:
+    return [
+        ((template, name, i), value)
+        for i, (name, value) in enumerate(mapping.items())
+        if not isinstance(value, _LEAVES)
+    ]
+
+
+def _leaf(value: object) -> bool:
+    return isinstance(value, _LEAVES)
 
 
 def tensors_in(root: object) -> Iterator[tuple[str, Array]]:
     """``(path, tensor)`` for every tensor and numeric numpy array reachable from ``root``,
-    each once (by identity), breadth-first, so the path given is a shortest one."""
+    each once (by identity), breadth-first, so the path given is a shortest one.
+
+    A conversion walks the whole source graph, so the walk queues no scalar and spells a
+    path only for the tensors it finds."""
     seen: set[int] = set()
-    queue: list[tuple[str, object]] = [("", root)]
-    for path, obj in queue:  # grows while iterated: a breadth-first walk without recursion
-        if id(obj) in seen or isinstance(obj, str | bytes | int | float | bool | type(None)):
+    nodes: list[object] = [root]
+    links: list[tuple[int, Step]] = [(-1, ("", "", 0))]  # (parent's index, step from it)
+    for index, obj in enumerate(nodes):  # grows while iterated: breadth-first, no recursion
+        if id(obj) in seen:
             continue
         seen.add(id(obj))
         if isinstance(obj, torch.Tensor) or (isinstance(obj, np.ndarray) and obj.dtype != object):
-            yield path.lstrip(".") or "<root>", obj
+            yield _path(links, index), obj
             continue
-        queue.extend((path + step, child) for step, child in _children(obj))
+        for step, child in _children(obj):
+            nodes.append(child)
+            links.append((index, step))
+
+
+def _path(links: list[tuple[int, Step]], index: int) -> str:
+    parts = []
+    while index > 0:
+        index, step = links[index]
+        parts.append(_spell(step))
+    return "".join(reversed(parts)).lstrip(".") or "<root>"
