@@ -16,7 +16,7 @@ from convert_helpers import HOSTILE, LEGACY, METTA, metta_manifest, requires_met
 
 import compat
 from checkpoint import read_sidecar
-from checkpoint.errors import ConversionTargetError
+from checkpoint.errors import ConversionTargetError, UnconvertibleCheckpointError
 from compat.cli import main
 from compat.upgrade._bitwise import differences
 from digest import flatten_optimizer_state, state_dict_digest
@@ -152,6 +152,32 @@ def test_a_source_with_a_flipped_tensor_byte_is_not_converted(
     assert main(["convert", str(source), str(out / "run.e00000001.pt")]) == 1
     assert "'data/0' fails its CRC check" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_metadata_too_large_for_a_sidecar_fails_with_nothing_written(tmp_path: Path) -> None:
+    """A list shared 2**20 times through the pickle's memo is a few hundred bytes; written
+    out in a sidecar (which has no aliases) it would be a million values. The conversion
+    fails naming the file and the limit, before the trainer file or anything is written."""
+    shared: list[object] = ["leaf"]
+    for _ in range(20):
+        shared = [shared, shared]
+    source = tmp_path / "shared.pt"
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    torch.save(
+        {
+            "model_state_dict": {"w": torch.ones(2)},
+            "optimizer": optimizer.state_dict(),
+            "history": shared,
+        },
+        source,
+    )
+    out = tmp_path / "out"
+    with pytest.raises(
+        UnconvertibleCheckpointError, match="more than 100000 plain values"
+    ) as caught:
+        compat.convert(source, f"{out}/")
+    assert str(source) in str(caught.value)
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 TRAINER_SOURCES = [LEGACY / "torch-2.0.1" / f"trainer_state_{fmt}.pt" for fmt in ("zip", "legacy")]

@@ -54,19 +54,19 @@ def _yaml_leaf(value: object) -> object:
     return f"<{type(value).__module__}.{type(value).__qualname__}>"  # no id(): reproducible
 
 
-def yaml_plain(value: object) -> object:
-    """``value`` as YAML plain data: mappings with string keys, lists and scalars.
+def yaml_plain(*values: object) -> tuple[object, ...]:
+    """``values`` as YAML plain data: mappings with string keys, lists and scalars.
 
     Every occurrence is written out (a sidecar has no aliases), so a graph that shares one
-    part many times would grow without bound: past ``MAX_SIDECAR_VALUES`` values the rest
-    is summarised.
+    part many times would grow without bound: past ``MAX_SIDECAR_VALUES`` values in all,
+    raises ``ValueError`` saying so (nothing is cut: a sidecar keeps all of it or fails).
     """
-    return _YamlView().view(value)
+    view = _YamlView()
+    return tuple(view.view(value) for value in values)
 
 
-#: The most values a sidecar's metadata holds; a larger (or heavily shared) one is cut.
+#: The most plain values one sidecar's metrics and legacy metadata hold together.
 MAX_SIDECAR_VALUES = 100_000
-_CUT = "<cut: a sidecar keeps at most 100000 values; the trainer file holds the tensors>"
 
 
 class _YamlView:
@@ -76,7 +76,11 @@ class _YamlView:
     def view(self, value: object) -> object:
         self.left -= 1
         if self.left < 0:
-            return _CUT
+            raise ValueError(
+                f"its metadata holds more than {MAX_SIDECAR_VALUES} plain values (a part "
+                "shared through the pickle's memo counts each time it occurs), more than a "
+                "sidecar keeps"
+            )
         if isinstance(value, np.ndarray) and value.dtype == object:
             value = value.tolist()
         if isinstance(value, Mapping):

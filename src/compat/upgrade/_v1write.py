@@ -220,26 +220,42 @@ def _write_trainer(
     return written
 
 
+def _sidecar_values(
+    draft: Mapping[str, object], figures: Mapping[str, Any], source: Path
+) -> tuple[dict[str, object], object]:
+    """The sidecar's metrics and legacy metadata as plain data, made before anything is
+    written: metadata a sidecar cannot keep fails the conversion with nothing on disk."""
+    numbers = {key: figures.get(key) for key in ("agent_step", "total_time", "score")}
+    metrics = {**_mapping(draft, "metrics"), **{k: v for k, v in numbers.items() if v is not None}}
+    try:
+        plain_metrics, legacy = yaml_plain(metrics, draft.get("legacy_metadata"))
+    except ValueError as exc:
+        raise UnconvertibleCheckpointError(
+            f"cannot be converted: {exc}; load it with compat.load and save what you need",
+            source,
+        ) from exc
+    assert isinstance(plain_metrics, dict)
+    return plain_metrics, legacy
+
+
 def _write_weights(
     manager: CheckpointManager,
     state: dict[str, torch.Tensor],
     agent: torch.nn.Module | None,
-    draft: Mapping[str, object],
-    figures: Mapping[str, Any],
+    values: tuple[dict[str, object], object],
+    epoch: int,
     provenance: ConvertedFrom,
     source: Path,
 ) -> CheckpointInfo:
-    numbers = {key: figures.get(key) for key in ("agent_step", "total_time", "score")}
-    metadata = {**_mapping(draft, "metrics"), **{k: v for k, v in numbers.items() if v is not None}}
-    info = manager.save_agent(
+    metrics, legacy = values
+    return manager.save_agent(
         agent if agent is not None else state,
-        figures["epoch"],
-        yaml_plain(metadata),  # type: ignore[arg-type]
+        epoch,
+        metrics,
         provenance=provenance,
-        legacy_metadata=yaml_plain(draft.get("legacy_metadata")),
+        legacy_metadata=legacy,
         verify=functools.partial(_verify_weights, expected=state, source=source),
     )
-    return info
 
 
 def write_v1(
@@ -266,6 +282,7 @@ def write_v1(
     done = _already_done(target, figures["epoch"], provenance)
     if done is not None:
         return done
+    values = _sidecar_values(draft, figures, source) if state else None
     manager = _manager(target.run_dir, target.run_name)
     if state:
         manager._refuse_existing(figures["epoch"])  # before any file is written
@@ -274,7 +291,9 @@ def write_v1(
         path = trainer_path(target, target.run_name, figures["epoch"])
         trainer_file = _write_trainer(manager, path, trainer, figures, provenance, source)
     weights = (
-        _write_weights(manager, state, agent, draft, figures, provenance, source) if state else None
+        _write_weights(manager, state, agent, values, figures["epoch"], provenance, source)
+        if values is not None
+        else None
     )
     written = Written(target.run_name, figures["epoch"], weights, trainer_file)
     return _renamed(written, target) if target.stem is not None else written
