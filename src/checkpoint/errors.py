@@ -118,11 +118,10 @@ class PluginError(CheckpointCompatError):
 class EssentialPluginError(PluginError):
     """Someone tried to disable a plugin the host cannot run without."""
 
-    def __init__(self, name: str, asked_by: str) -> None:
+    def __init__(self, name: str, asked_by: str, remedy: str) -> None:
         self.name = name
         super().__init__(
-            f"compat plugin {name!r} is essential and cannot be disabled; "
-            f"withdraw the request ({asked_by})"
+            f"compat plugin {name!r} is essential and cannot be disabled ({asked_by}); {remedy}"
         )
 
 

@@ -68,6 +68,7 @@ def test_verify_directory_ok_then_detects_corruption(runs, capsys) -> None:
     assert report["failed"] == 1
     failure = next(result for result in report["results"] if not result["ok"])
     assert "alpha.e00000002.pt" in failure["error"] and "sha256" in failure["error"]
+    assert failure["path"] == str(victim)  # the weights file, not its sidecar
 
 
 def test_verify_checks_every_crc_of_a_legacy_file(runs, capsys) -> None:
@@ -138,7 +139,7 @@ def test_console_script_piped_prints_no_progress_bar(runs) -> None:
         [str(ckpt), "verify", str(runs)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "verified 4/4" in result.stdout
+    assert "verified 4 of 4 checkpoints" in result.stdout
     assert result.stderr == ""
 
 

@@ -106,7 +106,8 @@ def test_the_essential_plugin_cannot_be_switched_off_by_configuration(
 ) -> None:
     monkeypatch.setenv("COMPAT_DISABLE", "core")
     with pytest.raises(
-        EssentialPluginError, match=r"withdraw the request \(listed in COMPAT_DISABLE\)"
+        EssentialPluginError,
+        match=r"\(listed in COMPAT_DISABLE\); remove 'core' from the COMPAT_DISABLE variable",
     ):
         compat.plugins.list()
     monkeypatch.delenv("COMPAT_DISABLE")
@@ -145,8 +146,35 @@ def test_cli_disable_and_enable_persist_in_the_nearest_pyproject(
     code, out, _ = _ckpt(capsys, "plugins", "enable", "oldlib", "--json")
     assert code == 0
     assert json.loads(out)["enabled"] is True and json.loads(out)["changed"] is True
-    assert pyproject.read_text() == "[tool.compat]\ndisable = []\n"
+    assert pyproject.read_text() == ""  # no empty `disable = []` (nor table) left behind
     _import_legacy()
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            '[project]\nname = "x"\n\n[tool.compat]\ndisable = ["oldlib"]\n\n[tool.ruff]\nx = 1\n',
+            '[project]\nname = "x"\n\n[tool.ruff]\nx = 1\n',
+        ),
+        (
+            '[tool.compat]\n# ours\ndisable = [\n  "oldlib",\n]\nother = 1\n',
+            "[tool.compat]\n# ours\nother = 1\n",
+        ),
+    ],
+    ids=["table-removed", "table-kept"],
+)
+def test_enabling_the_last_disabled_plugin_removes_the_key(
+    legacy_layout: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    before: str,
+    after: str,
+) -> None:
+    pyproject = tmp_path / "work" / "pyproject.toml"
+    pyproject.write_text(before)
+    assert _ckpt(capsys, "plugins", "enable", "oldlib")[0] == 0
+    assert pyproject.read_text() == after
 
 
 def test_cli_enable_fails_while_the_environment_keeps_the_plugin_off(
@@ -154,15 +182,16 @@ def test_cli_enable_fails_while_the_environment_keeps_the_plugin_off(
 ) -> None:
     monkeypatch.setenv("COMPAT_DISABLE", "oldlib")
     code, out, err = _ckpt(capsys, "plugins", "enable", "oldlib")
-    assert code == 1
-    assert "already up to date" in out
-    assert "oldlib stays off: listed in COMPAT_DISABLE" in err
+    assert (code, out) == (1, "")  # only the error, and how to fix it
+    assert "oldlib cannot be enabled while COMPAT_DISABLE lists it" in err
+    assert "remove oldlib from COMPAT_DISABLE" in err and "nothing was changed" in err
+    assert not (Path.cwd() / "pyproject.toml").exists()
 
 
 @pytest.mark.parametrize(
     ("argv", "code", "error"),
     [
-        (("plugins", "disable", "core"), 1, "'core' is essential and cannot be disabled"),
+        (("plugins", "disable", "core"), 1, "disable the plugins you can do without"),
         (("plugins", "disable", "nope"), 1, "no compat plugin named 'nope'"),
         (("plugins", "enable"), 2, "needs the NAME of a plugin"),
     ],
@@ -179,6 +208,6 @@ def test_cli_list_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _ckpt(capsys, "plugins")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"{1 + len(FIRST_PARTY)} compat plugin(s)"
+    assert lines[0] == f"{1 + len(FIRST_PARTY)} compat plugins"
     assert lines[1].split() == ["name", "enabled", "distribution", "version", "source", "reason"]
     assert lines[2].split()[:3] == ["core", "yes", "checkpoint-compat"]

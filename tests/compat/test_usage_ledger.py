@@ -130,7 +130,7 @@ def test_a_process_appends_its_counts_at_exit_and_ckpt_deprecations_reads_them(
 
     assert main(["deprecations", "--ledger", str(ledger)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "8 legacy call(s) at 2 call site(s)"
+    assert lines[0] == "8 legacy calls at 2 call sites"
     assert lines[1].split() == ["count", "api", "removed", "in", "use", "instead", "caller"]
     assert lines[2].split()[:2] == ["6", "sample.old_function"]
 

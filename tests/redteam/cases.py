@@ -1547,7 +1547,9 @@ def _yaml_laughs(directory: Path, case: str) -> tuple[Path, str | None]:
     entries=SIDECAR_ENTRIES,
     # compat.load/inspect read the .pt as the plain torch file it is (a sidecar that does
     # not parse makes no v1 pair); a listing leaves the epoch out with a warning.
-    expect_by_entry={e: ("unreadable", "loads") for e in ("api.load", "api.inspect", "manager.list")},
+    expect_by_entry={
+        e: ("unreadable", "loads") for e in ("api.load", "api.inspect", "manager.list")
+    },
     setup={"agent": True},
     quick=True,
 )

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from checkpoint._wording import plural
 from compat.host._config import ENV_LEDGER
 from compat.host._ledger import read_jsonl
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(records)
         return EXIT_OK
     print_table(
-        f"{sum(r['count'] for r in records)} legacy call(s) at {len(records)} call site(s)",
+        f"{plural(sum(r['count'] for r in records), 'legacy call')} at "
+        f"{plural(len(records), 'call site')}",
         ("count", "api", "removed in", "use instead", "caller"),
         ((r["count"], r["api"], r["removed_in"], r["replacement"], r["site"]) for r in records),
     )

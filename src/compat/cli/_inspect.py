@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from checkpoint._wording import plural
+
 from ._output import EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
 HELP = "show what a checkpoint holds and whether it is safe, without loading it"
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"verdict: {report.verdict} ({'; '.join(report.reasons)})")
     refused = set(report.refused_globals)
     print_table(
-        f"{len(report.globals)} global(s) referenced",
+        f"{plural(len(report.globals), 'global')} referenced",
         ("global", "category", "called", "refused"),
         (
             (info.name, str(info.category), info.called, info.name in refused)

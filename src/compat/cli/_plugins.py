@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from checkpoint._wording import plural
+from checkpoint.errors import PluginError
 from compat.host import _pluginhost, _pyproject
+from compat.host._config import ENV_DISABLE, env_names
 from compat.host._pluginhost import PluginStatus, get_host
 
-from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
+from ._output import EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
 
 _ACTIONS = ("list", "enable", "disable")
 
@@ -42,7 +45,7 @@ def _list(*, as_json: bool) -> int:
         print_json(statuses)
         return EXIT_OK
     print_table(
-        f"{len(statuses)} compat plugin(s)",
+        plural(len(statuses), "compat plugin"),
         ("name", "enabled", "distribution", "version", "source", "reason"),
         (
             (
@@ -62,6 +65,12 @@ def _list(*, as_json: bool) -> int:
 def _switch(name: str, *, enable: bool, as_json: bool) -> int:
     verb = "enable" if enable else "disable"
     get_host().check_switch(name, enable, f"`ckpt plugins {verb}`")
+    if enable and name in env_names(ENV_DISABLE):
+        raise PluginError(
+            f"{name} cannot be enabled while {ENV_DISABLE} lists it (it wins over "
+            f"pyproject.toml); remove {name} from {ENV_DISABLE}, or unset it, and run "
+            f"`ckpt plugins enable {name}` again; nothing was changed"
+        )
     cwd = Path.cwd()
     pyproject = _pyproject.find_nearest(cwd) or cwd / _pyproject.FILENAME
     table = _pyproject.read_tool_table(pyproject) if pyproject.exists() else {}
@@ -75,15 +84,15 @@ def _switch(name: str, *, enable: bool, as_json: bool) -> int:
         _pyproject.write_disable_list(pyproject, wanted)
     _pluginhost.reset()
     status = _status_of(name)
+    if status["enabled"] != enable:
+        raise PluginError(f"{name} stays {'off' if enable else 'on'}: {status['reason']}")
     if as_json:
         print_json({**status, "pyproject": str(pyproject), "changed": changed})
     else:
         edit = "updated" if changed else "already up to date"
         print(f"{name}: [tool.compat] disable in {pyproject} {edit}")
-        print(f"{name} is now {'enabled' if status['enabled'] else 'disabled'}")
-        if status["enabled"] != enable:
-            print_error(f"{name} stays {'off' if enable else 'on'}: {status['reason']}")
-    return EXIT_OK if status["enabled"] == enable else EXIT_FAILURE
+        print(f"{name} is now {'enabled' if enable else 'disabled'}")
+    return EXIT_OK
 
 
 def _status_of(name: str) -> PluginStatus:

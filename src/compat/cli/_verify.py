@@ -14,6 +14,7 @@ from typing import Any
 
 from checkpoint import verify_checkpoint
 from checkpoint._naming import FileRole, parse_v1_name
+from checkpoint._wording import plural
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
 from compat.engine._bundles import enabled_layouts
 from compat.engine._v1check import require_plain_weights
@@ -85,15 +86,16 @@ def run(args: argparse.Namespace) -> int:
     for target in progress(targets, "verifying"):
         try:
             results.append(_check(target))
-        except CheckpointCompatError as exc:
-            results.append({"path": str(target), "ok": False, "error": str(exc)})
+        except CheckpointCompatError as exc:  # the file it is about: a v1 pair's .pt, say
+            path = getattr(exc, "path", None) or target
+            results.append({"path": str(path), "ok": False, "error": str(exc)})
     failed = [result for result in results if not result["ok"]]
     refused = [result for result in failed if result.get("refused")]
     if args.json:
         print_json({"checked": len(results), "failed": len(failed), "results": results})
     else:
         print_table(
-            f"verified {len(results) - len(failed)}/{len(results)} checkpoint(s)",
+            f"verified {len(results) - len(failed)} of {plural(len(results), 'checkpoint')}",
             ("status", "path", "detail"),
             (
                 (_status(result), result["path"], result.get("error") or result.get("detail"))

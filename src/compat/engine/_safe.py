@@ -315,6 +315,10 @@ def _result(
 # -- checkpoints of several files --------------------------------------------------------
 
 
+def _files(bundle: Bundle) -> str:
+    return plural(len(bundle.members), "file")
+
+
 def _bundle(path: Path) -> Bundle | None:
     """The layout of a directory or of a zip archive that is not a torch file, if any."""
     try:
@@ -365,7 +369,10 @@ def _inspect_bundle(bundle: Bundle, allowlist: Allowlist) -> InspectReport:
         path=bundle.path,
         format=Format.BUNDLE,
         verdict=max(verdicts, key=_SEVERITY.index, default=Verdict.NO_PICKLE),
-        reasons=(f"a {bundle.layout} checkpoint of {len(bundle.members)} files", *refusals),
+        reasons=(
+            f"a {bundle.layout} checkpoint of {plural(len(bundle.members), 'file')}",
+            *refusals,
+        ),
         globals=tuple(sorted(infos, key=lambda info: info.name)),
         nested_globals=tuple(sorted({g for report in reports for g in report.nested_globals})),
         refused_globals=tuple(sorted({g for report in reports for g in report.refused_globals})),
@@ -398,7 +405,9 @@ def _load_bundle(bundle: Bundle, trust: bool, allowlist: Allowlist, check_crc: b
             except ValueError as exc:
                 reason = f"member {name!r} is malformed ({exc})"
                 raise UnreadableCheckpointError(reason, bundle.path) from exc
-    strategy = f"{INERT_ENGINE}, {len(bundle.members)} files of a {bundle.layout} checkpoint"
+    strategy = (
+        f"{INERT_ENGINE}, {plural(len(bundle.members), 'file')} of a {bundle.layout} checkpoint"
+    )
     return _result(
         bundle.path,
         Format.BUNDLE,

@@ -88,7 +88,7 @@ def load_settings(cwd: Path) -> Settings:
     for name in ESSENTIAL_PLUGINS & disabled.keys():
         from checkpoint.errors import EssentialPluginError
 
-        raise EssentialPluginError(name, disabled[name].reason)
+        raise EssentialPluginError(name, *disabled[name])
     return Settings(
         pyproject=pyproject,
         tool_table=table,

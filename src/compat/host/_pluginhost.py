@@ -133,7 +133,9 @@ class PluginHost:
         """Raise unless `name` is a known plugin that may be switched that way."""
         self._require_known(name)
         if not enabled and name in ESSENTIAL_PLUGINS:
-            raise EssentialPluginError(name, asked_by)
+            raise EssentialPluginError(
+                name, asked_by, "disable the plugins you can do without (`ckpt plugins` lists them)"
+            )
 
     def switched(self, name: str) -> bool | None:
         """The run-time switch of `name`: on, off, or ``None`` (as configured)."""

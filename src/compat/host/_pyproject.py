@@ -57,11 +57,24 @@ def disable_list(table: Mapping[str, Any], path: Path | None) -> list[str]:
 
 
 def write_disable_list(path: Path, names: Sequence[str]) -> None:
-    """Set ``[tool.compat] disable`` in `path` to `names`, creating the file or table if needed."""
+    """Set ``[tool.compat] disable`` in `path` to `names`, creating the file or table if needed.
+
+    An empty list removes the key, and the ``[tool.compat]`` table if nothing else is in it,
+    so enabling every plugin again leaves the file as it was before."""
     original = path.read_text(encoding="utf-8") if path.exists() else ""
     expected = copy.deepcopy(_parse(path, original))
-    expected.setdefault("tool", {}).setdefault("compat", {})["disable"] = list(names)
-    updated = _with_disable_list(original, names)
+    tool = expected.setdefault("tool", {})
+    table = tool.setdefault("compat", {})
+    if names:
+        table["disable"] = list(names)
+        updated = _with_disable_list(original, names)
+    else:
+        table.pop("disable", None)
+        if not table:
+            del tool["compat"]
+        if not tool:
+            del expected["tool"]
+        updated = _without_disable_list(original)
     if not _parses_to(updated, expected):
         raise PluginError(
             f"{path}: could not rewrite [tool.compat] disable automatically (unusual layout); "
@@ -104,6 +117,28 @@ def _with_disable_list(text: str, names: Sequence[str]) -> str:
     if key is None:
         return f"{text[:body_start]}{line}\n{text[body_start:]}"
     return text[: key.start()] + line + text[_value_end(text, key.end()) :]
+
+
+def _without_disable_list(text: str) -> str:
+    header = _COMPAT_HEADER.search(text)
+    if header is None:
+        return text
+    body_start = text.find("\n", header.end())
+    body_start = len(text) if body_start == -1 else body_start + 1
+    next_header = _ANY_HEADER.search(text, body_start)
+    body_end = next_header.start() if next_header else len(text)
+    key = _DISABLE_KEY.search(text, body_start, body_end)
+    if key is not None:
+        line_start = text.rfind("\n", 0, key.start()) + 1
+        value_end = _value_end(text, key.end())
+        line_end = text.find("\n", value_end)
+        line_end = len(text) if line_end == -1 else line_end + 1
+        text = text[:line_start] + text[line_end:]
+        body_end -= line_end - line_start
+    if text[body_start:body_end].strip():
+        return text  # the table holds other keys or comments: keep it
+    header_start = text.rfind("\n", 0, header.start()) + 1
+    return text[:header_start] + text[body_end:]
 
 
 def _value_end(text: str, start: int) -> int:
