@@ -77,6 +77,8 @@ def _check_crc(value: int, info: zipfile.ZipInfo, record: str, path: Path) -> No
 
 
 _EOCD = struct.Struct("<4s4H2LH")
+#: How far from the end a zip's end record can be: its size plus the longest comment.
+_EOCD_SEARCH = _EOCD.size + 0xFFFF
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _DATA_DESCRIPTOR = 0x08  # general purpose flag bit 3: crc and sizes follow the data
@@ -104,6 +106,13 @@ def _directory_span(file: io.BufferedIOBase, size: int, path: Path) -> tuple[int
     file.seek(size - _EOCD.size)
     signature, *_, entries, cd_size, cd_offset, comment = _EOCD.unpack(file.read(_EOCD.size))
     if signature != b"PK\x05\x06" or comment:
+        file.seek(max(0, size - _EOCD_SEARCH))
+        if b"PK\x05\x06" not in file.read(_EOCD_SEARCH):
+            raise UnreadableCheckpointError(
+                "is truncated or damaged: it has no zip end-of-directory record (torch writes "
+                "it last); restore the file from a backup or copy it again",
+                path,
+            )
         raise _refuse("it does not end with a plain end-of-directory record", path)
     end = size - _EOCD.size
     locator_at = end - _ZIP64_LOCATOR.size

@@ -59,7 +59,7 @@ def test_truncated(tmp_path: Path, source: Path, fraction: float) -> None:
     data = source.read_bytes()
     path = tmp_path / source.name
     path.write_bytes(data[: int(len(data) * fraction)])
-    _unreadable(path)
+    _unreadable(path, "truncated")
 
 
 def test_zip_without_a_torch_layout(tmp_path: Path) -> None:
