@@ -132,3 +132,23 @@ def test_a_rename_to_nothing_is_a_plugin_error(tmp_path: Path) -> None:
     renames = {"renames": {"fakeproj.Options": "no_such_module.Options"}}
     with pytest.raises(PluginError, match="no_such_module"):
         safe.load(tmp_path / "options.pkl", safe_globals=[renames])
+
+
+class _Record:
+    """Shaped like a 2025 PolicyRecord: the policy behind a property, in a private slot."""
+
+    def __init__(self, policy: torch.nn.Module) -> None:
+        self._cached_policy_value = policy
+        self._metadata = {"epoch": 3, "agent_step": 30}
+
+
+def test_a_record_keeping_its_policy_as_cached_policy_value(tmp_path: Path) -> None:
+    policy = torch.nn.Linear(3, 2)
+    path = tmp_path / "model_0003.pt"
+    with fake_module("oldproj"), fake_module("oldproj.records", PolicyRecord=_Record):
+        torch.save(_Record(policy), path)
+    result = safe.load(path)
+    assert result.kind is safe.Kind.RECORD
+    assert result.metadata == {"epoch": 3, "agent_step": 30}
+    assert result.state_dict.keys() == policy.state_dict().keys()
+    assert all(torch.equal(result.state_dict[k], v) for k, v in policy.state_dict().items())

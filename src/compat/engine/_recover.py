@@ -29,7 +29,9 @@ from compat.engine._plaindata import MAX_DEPTH, is_inert_optimizer, is_optimizer
 __all__ = ["Kind", "Recovered", "recover"]
 
 _MODEL_KEYS = ("model_state_dict", "state_dict", "model", "policy", "agent")
-_POLICY_ATTRIBUTES = ("_cached_policy", "policy")
+#: Where a PolicyRecord keeps its policy; ``_cached_policy_value`` (behind a property) is a
+#: 2025 branch of metta.agent.policy_record (Metta-AI/metta 07f8ec9c4a).
+_POLICY_ATTRIBUTES = ("_cached_policy", "_cached_policy_value", "policy")
 _METADATA_ATTRIBUTES = ("metadata", "_metadata")
 #: Keys of training state that holds no tensor of its own (a StepLR's state is numbers).
 _TRAINING_STATE_KEYS = ("optim", "sched", "rng", "random", "scaler", "lr_")
