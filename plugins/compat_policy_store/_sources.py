@@ -23,7 +23,7 @@ from checkpoint import (
     run_name_of_directory,
     scan,
 )
-from checkpoint.errors import CheckpointNotFoundError
+from checkpoint.errors import CheckpointNotFoundError, UnreadableCheckpointError
 
 
 class V1Source:
@@ -170,6 +170,12 @@ def sources_at(path: Path) -> list[Source]:
     """Every checkpoint at ``path`` (a file, or a directory of them), newest epoch first."""
     if path.is_file():
         return [_source_of_file(path)]
+    if path.exists() and not path.is_dir():
+        raise UnreadableCheckpointError(
+            "is not a regular file (a device, FIFO or socket); point the URI at the "
+            "checkpoint file itself",
+            path,
+        )
     if not path.is_dir():
         raise CheckpointNotFoundError("no such file or directory", path)
     infos = [

@@ -8,6 +8,7 @@ from ._info import CheckpointInfo
 from ._naming import SIDECAR_SUFFIX, WEIGHTS_SUFFIX, parse_v1_name
 from ._sidecar import read_sidecar
 from ._storage import sha256_file
+from ._ziparchive import ZipLayout
 from .errors import CheckpointCorruptError, CheckpointNotFoundError
 
 
@@ -42,6 +43,14 @@ def check_size(weights: Path, expected: int) -> None:
         )
 
 
+def check_layout(weights: Path) -> None:
+    """Refuse an archive two zip readers could read differently (two central directories,
+    overlapping records, data before the first record): the sidecar's sha256 vouches for the
+    bytes, not for which ``data.pkl`` torch's reader picks out of them."""
+    with weights.open("rb") as file:
+        ZipLayout.of_file(file, weights)
+
+
 def verify_checkpoint(path: Path) -> CheckpointInfo:
     """Recompute size and sha256 of a v1 checkpoint and compare with its sidecar."""
     weights, sidecar_path = pair_of(Path(path))
@@ -65,6 +74,7 @@ def verify_file_pair(weights: Path, sidecar_path: Path) -> CheckpointInfo:
             "changed after commit, restore the file from a backup",
             weights,
         )
+    check_layout(weights)
     return CheckpointInfo(
         run_name=sidecar.run_name,
         epoch=sidecar.epoch,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,16 @@ from pydantic import ValidationError
 from torch import nn
 
 from ._architecture import architecture_of, rebuild
-from ._catalog import scan
+from ._catalog import (
+    Listing,
+    Ref,
+    gc_paused,
+    list_directory,
+    lookup,
+    record_commit,
+    record_removal,
+    warn_damaged,
+)
 from ._info import CheckpointInfo
 from ._integrity import check_size, verify_checkpoint
 from ._naming import (
@@ -31,13 +41,14 @@ from ._naming import (
     validate_run_name,
 )
 from ._plain import plain_data, require_tensors, require_weights_only_storable
-from ._selection import Mode, newest_first, rank, retention_policy
+from ._selection import Mode, retention_policy
 from ._sidecar import (
     RECOMPUTED_METADATA_KEYS,
     ConvertedFrom,
     Sidecar,
     dump_sidecar,
     read_sidecar,
+    sidecar_problem,
 )
 from ._storage import (
     describe_os_error,
@@ -47,11 +58,12 @@ from ._storage import (
     staged,
     sweep_stale_temp_files,
 )
-from ._weights_only import read_weights_only
+from ._weights_only import check_weights_only, read_weights_only
 from .errors import (
     CheckpointCorruptError,
     CheckpointNotFoundError,
     InvalidCheckpointRequestError,
+    MetricMissingWarning,
 )
 
 Strategy = Literal["latest", "best", "all"]
@@ -89,6 +101,9 @@ class CheckpointManager:
     Saves commit atomically (weights, then the sidecar that makes them
     visible), retention runs only after a commit, and every commit and
     deletion holds the directory lock so concurrent savers lose nothing.
+    Each commit and deletion also updates the directory's index under that
+    lock, so listings in any process read a handful of lines, not every sidecar.
+    Temp files that a killed writer left behind are swept by the first write.
     """
 
     def __init__(
@@ -104,9 +119,7 @@ class CheckpointManager:
         self.run_name = validate_run_name(run_name)
         self.options = CheckpointOptions(keep_last, keep_best, metric, mode)
         self._retention = retention_policy(keep_last, keep_best, metric, mode)
-        if self.run_dir.is_dir() and os.access(self.run_dir, os.W_OK):
-            with directory_lock(self.run_dir):
-                sweep_stale_temp_files(self.run_dir)
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"CheckpointManager({str(self.run_dir)!r}, {self.run_name!r}, {self.options})"
@@ -140,21 +153,26 @@ class CheckpointManager:
         weights = self._path(epoch, WEIGHTS_SUFFIX)
         sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
         self._refuse_existing(epoch)
-        self._make_run_dir()
+        self._prepare_writes()
         with staged(weights) as weights_temp:
-            sha256, size = save_hashed(state, weights_temp.file)
-            weights_temp.sync()
+            sha256, size = save_hashed(state, weights_temp)  # written, synced, hashed
             if verify is not None:
                 verify(weights_temp.path)
             sidecar = draft.model_copy(update={"sha256": sha256, "size": size})
             with staged(sidecar_path) as sidecar_temp:
                 sidecar_temp.file.write(dump_sidecar(sidecar))
                 sidecar_temp.sync()
+                written = os.fstat(sidecar_temp.file.fileno())  # a rename keeps all three
+                key = (written.st_ino, written.st_size, written.st_mtime_ns)
                 with directory_lock(self.run_dir):
                     self._refuse_existing(epoch)
                     weights_temp.commit()
                     sidecar_temp.commit()
                     fsync_directory(self.run_dir)
+                    metadata = sidecar.flat_metadata()
+                    record_commit(
+                        self.run_dir, sidecar_path.name, self.run_name, epoch, key, metadata
+                    )
         self._retire()
         return CheckpointInfo(self.run_name, epoch, weights, sidecar.flat_metadata())
 
@@ -188,7 +206,7 @@ class CheckpointManager:
         }
         require_weights_only_storable(state)
         path = self._path(epoch, TRAINER_SUFFIX)
-        self._make_run_dir()
+        self._prepare_writes()
         with staged(path) as temp:
             torch.save(state, temp.file)
             temp.sync()
@@ -202,38 +220,84 @@ class CheckpointManager:
 
     # -- listing and selecting ------------------------------------------------
 
+    def _listing(self) -> Listing:
+        """The run directory listed now; damaged sidecars of this run are warned about."""
+        listing = list_directory(self.run_dir, self.run_name)
+        warn_damaged(item for item in listing.damaged if item.run_name == self.run_name)
+        return listing
+
     def list(self) -> builtins.list[CheckpointInfo]:
-        """This run's checkpoints by epoch, legacy-named files included (flagged)."""
-        return [
-            info for info in scan(self.run_dir, self.run_name) if info.run_name == self.run_name
-        ]
+        """This run's checkpoints by epoch, legacy-named files included (flagged).
+
+        A checkpoint whose sidecar is damaged is left out, with a ``DamagedSidecarWarning``.
+        """
+        return self._listing().infos(self.run_name)
 
     def _committed(self) -> builtins.list[CheckpointInfo]:
-        return [info for info in self.list() if not info.legacy]
+        return self._listing().infos(self.run_name, legacy=False)
 
     def latest(self) -> CheckpointInfo | None:
-        committed = self._committed()
-        return committed[-1] if committed else None
+        listing = self._listing()
+        newest = listing.newest(self.run_name)
+        return None if newest is None else listing.info(newest)
+
+    def _newest(self, listing: Listing, n: int) -> builtins.list[tuple[int, Ref]]:
+        refs = listing.refs(self.run_name)
+        refs.sort(key=lambda pair: (pair[0], listing.name_of(pair[1])), reverse=True)
+        return refs[:n]
 
     def find_best_checkpoint(self, metric: str | None = None) -> CheckpointInfo | None:
-        """The best committed checkpoint by ``metric`` (default: the manager's) and mode."""
-        ranked = rank(self._committed(), metric or self.options.metric, self.options.mode)
-        return ranked[0] if ranked else None
+        """The best committed checkpoint by ``metric`` (default: the manager's) and mode.
+
+        ``None`` for a run without checkpoints; ``InvalidCheckpointRequestError`` if none of
+        its checkpoints has the metric.
+        """
+        best = self._best(metric or self.options.metric, 1)
+        return best[0] if best else None
 
     def select(
         self, strategy: Strategy = "latest", n: int = 1, metric: str | None = None
     ) -> builtins.list[CheckpointInfo]:
-        """``latest``: newest first; ``best``: best first; ``all``: every one by epoch."""
-        committed = self._committed()
+        """``latest``: newest first; ``best``: best first; ``all``: every one by epoch.
+
+        ``best`` ranks checkpoints without the metric last, with a ``MetricMissingWarning``
+        saying how many; if none has it, it raises ``InvalidCheckpointRequestError``.
+        """
+        if strategy not in ("latest", "best", "all"):
+            raise InvalidCheckpointRequestError(
+                f"strategy={strategy!r}: use 'latest', 'best' or 'all'"
+            )
         if strategy == "all":
-            return committed
+            return self._committed()
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InvalidCheckpointRequestError(f"n={n!r}: select at least one checkpoint")
         if strategy == "latest":
-            return newest_first(committed)[:n]
-        if strategy == "best":
-            return rank(committed, metric or self.options.metric, self.options.mode)[:n]
-        raise InvalidCheckpointRequestError(f"strategy={strategy!r}: use 'latest', 'best' or 'all'")
+            listing = self._listing()
+            return [listing.info(ref) for _, ref in self._newest(listing, n)]
+        return self._best(metric or self.options.metric, n)
+
+    def _best(self, metric: str, n: int) -> builtins.list[CheckpointInfo]:
+        with gc_paused():
+            listing = self._listing()
+            chosen, total, missing = listing.best(self.run_name, metric, self.options.mode, n)
+        if total and missing == total:
+            names = listing.metric_names(listing.refs(self.run_name))
+            more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+            raise InvalidCheckpointRequestError(
+                f"no checkpoint of run {self.run_name!r} has the metric {metric!r}; the "
+                f"numeric metrics they have are: {', '.join(names[:20]) + more or 'none'}. "
+                "Pass one of them (a dotted path reaches nested metrics, e.g. "
+                "'eval_scores.nav')",
+                self.run_dir,
+            )
+        if missing:
+            warnings.warn(
+                f"{missing} of the {total} checkpoints of run {self.run_name!r} have no "
+                f"{metric!r}; they rank after those that have it",
+                MetricMissingWarning,
+                stacklevel=3,
+            )
+        return [listing.info(ref) for ref in chosen]
 
     # -- loading --------------------------------------------------------------
 
@@ -249,7 +313,10 @@ class CheckpointManager:
         model: nn.Module | None = None,
         device: str | torch.device = "cpu",
     ) -> nn.Module:
-        """Load into ``model``, or rebuild the recorded class if it was registered."""
+        """Load into ``model``, or rebuild the recorded class if it was registered.
+
+        An epoch whose sidecar is damaged raises its ``SidecarError``.
+        """
         info = self._find(epoch)
         if model is None:
             assert info.sidecar_path is not None
@@ -264,6 +331,7 @@ class CheckpointManager:
             verify_checkpoint(info.path)  # only bytes the sidecar vouches for reach torch.load
         else:
             check_size(info.path, info.metadata["size"])
+        check_weights_only(info.path)
         try:
             state: dict[str, torch.Tensor] = torch.load(
                 info.path, map_location=device, weights_only=True, mmap=True
@@ -294,17 +362,30 @@ class CheckpointManager:
     # -- deleting -------------------------------------------------------------
 
     def delete(self, epoch: int) -> None:
-        """Remove a checkpoint: its sidecar first (so it vanishes atomically), then the rest."""
+        """Remove a checkpoint: its sidecar first (so it vanishes atomically), then the rest.
+
+        A damaged checkpoint can be deleted too; an epoch with no file at all raises
+        ``CheckpointNotFoundError``.
+        """
         validate_epoch(epoch)
-        with directory_lock(self.run_dir):
-            self._unlink(epoch, SIDECAR_SUFFIX, WEIGHTS_SUFFIX, TRAINER_SUFFIX)
+        if self.run_dir.is_dir():
+            self._prepare_writes()
+            with directory_lock(self.run_dir):
+                if self._unlink(epoch, SIDECAR_SUFFIX, WEIGHTS_SUFFIX, TRAINER_SUFFIX):
+                    fsync_directory(self.run_dir)
+                    return
+        raise CheckpointNotFoundError(
+            f"run {self.run_name!r} has no checkpoint at epoch {epoch} to delete; "
+            "see `ckpt ls` for the epochs it has",
+            self.run_dir,
+        )
 
     def _retire(self) -> None:
         """Apply retention; called only after a commit, under the directory lock."""
         if self._retention is None:
             return
         with directory_lock(self.run_dir):
-            committed = self._committed()
+            committed = self._listing().infos(self.run_name, legacy=False)
             kept = self._retention.keep(committed)
             for info in committed:
                 if info.epoch not in kept:
@@ -316,22 +397,39 @@ class CheckpointManager:
                     self._unlink(epoch, TRAINER_SUFFIX)
             fsync_directory(self.run_dir)
 
-    def _unlink(self, epoch: int, *suffixes: str) -> None:
+    def _unlink(self, epoch: int, *suffixes: str) -> bool:
+        """Remove these files of ``epoch`` (under the directory lock); whether any existed."""
+        removed = False
         for suffix in suffixes:
-            self._path(epoch, suffix).unlink(missing_ok=True)
+            path = self._path(epoch, suffix)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed = True
+            if suffix == SIDECAR_SUFFIX:
+                record_removal(self.run_dir, [path.name])
+        return removed
 
     # -- helpers --------------------------------------------------------------
 
     def _path(self, epoch: int, suffix: str) -> Path:
         return self.run_dir / f"{stem(self.run_name, epoch)}{suffix}"
 
-    def _make_run_dir(self) -> None:
+    def _prepare_writes(self) -> None:
+        """Create the run directory; on this manager's first write, sweep the temp files a
+        killed writer left (a live writer's are locked, and kept)."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not self._swept:
+                with directory_lock(self.run_dir):
+                    sweep_stale_temp_files(self.run_dir)
+                self._swept = True
         except OSError as exc:
             raise describe_os_error(exc, self.run_dir) from exc
 
     def _find(self, epoch: int | None) -> CheckpointInfo:
+        """The checkpoint of ``epoch`` (latest by default); its damaged sidecar's error."""
         if epoch is None:
             latest = self.latest()
             if latest is None:
@@ -342,9 +440,19 @@ class CheckpointManager:
                 )
             return latest
         validate_epoch(epoch)
-        for info in self._committed():
-            if info.epoch == epoch:
-                return info
+        found = lookup(self.run_dir, self.run_name, epoch)  # its own name: no listing
+        if found is None:  # a name with more digits than ours, written by hand: list
+            listing = list_directory(self.run_dir, self.run_name)
+            for entry_epoch, ref in listing.refs(self.run_name):
+                if entry_epoch == epoch:
+                    return listing.info(ref)
+            for damaged in listing.damaged:
+                if (damaged.run_name, damaged.epoch) == (self.run_name, epoch):
+                    raise damaged.error()
+        if isinstance(found, CheckpointInfo):
+            return found
+        if found is not None:
+            raise found.error()
         raise CheckpointNotFoundError(
             f"run {self.run_name!r} has no committed checkpoint at epoch {epoch}; "
             "see `ckpt ls` for the epochs it has",
@@ -393,7 +501,7 @@ class CheckpointManager:
     def _draft_sidecar(self, figures: dict[str, Any], architecture: Any) -> Sidecar:
         """Validate the sidecar before any byte is written; sha256 and size come later."""
         try:
-            return Sidecar(
+            draft = Sidecar(
                 run_name=self.run_name,
                 architecture=architecture,
                 torch_version=torch.__version__,
@@ -407,3 +515,10 @@ class CheckpointManager:
                 f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()
             )
             raise InvalidCheckpointRequestError(f"invalid checkpoint metadata: {problems}") from exc
+        problem = sidecar_problem(draft)
+        if problem is not None:
+            raise InvalidCheckpointRequestError(
+                f"the checkpoint's metadata {problem}; flatten or shorten the metrics "
+                "(or the legacy metadata) before saving"
+            )
+        return draft

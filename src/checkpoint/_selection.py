@@ -18,6 +18,16 @@ from ._info import CheckpointInfo
 Mode = Literal["max", "min"]
 
 
+def numeric(value: object) -> float | None:
+    """``value`` as a float if it is a number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        return math.copysign(math.inf, value)
+
+
 def metric_value(metadata: Mapping[str, Any], metric: str) -> float:
     """The metric as a float, NaN when absent or not a number.
 
@@ -28,9 +38,8 @@ def metric_value(metadata: Mapping[str, Any], metric: str) -> float:
         if not isinstance(value, Mapping) or part not in value:
             return math.nan
         value = value[part]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return math.nan
-    return float(value)
+    number = numeric(value)
+    return math.nan if number is None else number
 
 
 def rank(infos: Iterable[CheckpointInfo], metric: str, mode: Mode) -> list[CheckpointInfo]:

@@ -1,12 +1,25 @@
 """The v1 sidecar: a small YAML file that describes and vouches for a `.pt`.
 
-It is parsed with ``yaml.safe_load`` only and validated by a pydantic model,
-so a hand-edited or hostile sidecar is a clear error, never executed code.
+It is parsed by YAML's safe loader only and validated by a pydantic model, so a hand-edited
+or hostile sidecar is a clear error, never executed code. libyaml's ``CSafeLoader`` (in the
+PyYAML wheel) reads it when present, about ten times faster than the pure-Python
+``SafeLoader``, which is the fallback and gives the same results.
+
+Before the loader builds anything, the document is bounded: our writer never emits anchors
+or aliases, so a sidecar that uses them is refused (a few hundred bytes of nested aliases
+expand to billions of nodes for whoever walks the result), and so is one nested deeper than
+``MAX_SIDECAR_DEPTH`` or holding more than ``MAX_SIDECAR_NODES`` nodes (libyaml's composer
+recurses in C, the constructor in Python). Both limits are checked on the parser's events,
+which libyaml produces without recursion; a sidecar too small to exceed them is not parsed
+twice.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,9 +29,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SidecarError
 
+try:  # libyaml, shipped in the PyYAML wheel
+    from yaml import CSafeDumper as _BaseDumper
+    from yaml import CSafeLoader as Loader
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+    from yaml import SafeLoader as Loader  # type: ignore[assignment]
+
 FORMAT_VERSION: Literal[1] = 1
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 """Sidecars are read whole; anything larger than this is not one of ours."""
+MAX_SIDECAR_DEPTH = 48
+"""Collections nested deeper than this are refused. The index stores a sidecar's metrics in
+JSON lines, which must stay within ``MAX_JSON_DEPTH`` (64) with room for the record."""
+MAX_SIDECAR_NODES = 200_000
+"""Scalars plus collections; enough for a large legacy config kept as ``legacy_metadata``."""
+#: A node of YAML needs one of these bytes (a collection its bracket or indicator, an entry
+#: its separator), so a document with few of them needs no count of its events.
+_STRUCTURE_BYTES = bytes(code for code in range(256) if code not in b"[{-:?,")
+_FEW_STRUCTURE_BYTES = MAX_SIDECAR_DEPTH
 
 RECOMPUTED_METADATA_KEYS = frozenset({"size", "sha256", "created_at"})
 """Figures every save computes afresh; in caller metadata they are ignored, not stored."""
@@ -98,9 +127,75 @@ class Sidecar(BaseModel):
         return value
 
 
+class _Dumper(_BaseDumper):
+    """The safe dumper, never writing an anchor or alias (readers refuse them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump_sidecar(sidecar: Sidecar) -> bytes:
+    """The sidecar as YAML (check it with :func:`sidecar_problem` first)."""
     data = sidecar.model_dump(mode="json", exclude_none=True)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode("utf-8")
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
+def sidecar_problem(sidecar: Sidecar) -> str | None:
+    """Why a reader would refuse ``sidecar`` once written (too deep, too many values), or
+    ``None``. Walks the free-form fields, as the YAML will nest them, without dumping."""
+    top_fields = len(Sidecar.model_fields) + len(ConvertedFrom.model_fields)
+    pending: list[tuple[object, int]] = [
+        (sidecar.metrics, 2),
+        (sidecar.legacy_metadata, 2),
+        (sidecar.architecture.config if sidecar.architecture else None, 3),
+        (sidecar.converted_from.legacy_classes if sidecar.converted_from else None, 3),
+        (sidecar.converted_from.migrations if sidecar.converted_from else None, 3),
+    ]
+    nodes = 2 * top_fields
+    while pending:
+        value, depth = pending.pop()
+        nodes += 1
+        if isinstance(value, dict | list | tuple):
+            if depth > MAX_SIDECAR_DEPTH:
+                return f"is nested more than {MAX_SIDECAR_DEPTH} levels deep"
+            if isinstance(value, dict):
+                nodes += len(value)  # the keys
+                pending.extend((item, depth + 1) for item in value.values())
+            else:
+                pending.extend((item, depth + 1) for item in value)
+        if nodes > MAX_SIDECAR_NODES:
+            return f"holds more than {MAX_SIDECAR_NODES} values"
+    return None
+
+
+def structure_problem(raw: bytes) -> str | None:
+    """Why ``raw`` is not a YAML document our reader takes, before anything is built from
+    it: anchors or aliases, too deep, too many nodes. ``None`` if it is fine (or not YAML:
+    the loader then says why)."""
+    if (
+        b"&" not in raw
+        and b"*" not in raw
+        and len(raw.translate(None, _STRUCTURE_BYTES)) <= _FEW_STRUCTURE_BYTES
+    ):
+        return None  # depth and node count are bounded by those bytes
+    depth = nodes = 0
+    try:
+        for event in yaml.parse(raw, Loader=Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                return "uses YAML anchors or aliases, which v1 sidecars never contain"
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_SIDECAR_DEPTH:
+                    return f"is nested more than {MAX_SIDECAR_DEPTH} levels deep"
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+                if nodes > MAX_SIDECAR_NODES:
+                    return f"holds more than {MAX_SIDECAR_NODES} values"
+    except yaml.YAMLError:
+        return None  # not YAML: the loader reports it
+    return None
 
 
 def parse_sidecar(raw: bytes, path: Path) -> Sidecar:
@@ -111,11 +206,22 @@ def parse_sidecar(raw: bytes, path: Path) -> Sidecar:
             "it is not a v1 sidecar",
             path,
         )
+    problem = structure_problem(raw)
+    if problem is not None:
+        raise SidecarError(
+            f"{problem}; it was not read. Restore the file or delete the checkpoint pair", path
+        )
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=Loader)
     except yaml.YAMLError as exc:
         raise SidecarError(
             f"not valid YAML ({exc}); restore the file or delete the checkpoint pair", path
+        ) from exc
+    except (RecursionError, MemoryError) as exc:  # pragma: no cover - bounded above
+        raise SidecarError(
+            f"cannot be read ({type(exc).__name__}); restore the file or delete the "
+            "checkpoint pair",
+            path,
         ) from exc
     try:
         return Sidecar.model_validate(data)
@@ -131,6 +237,39 @@ def parse_sidecar(raw: bytes, path: Path) -> Sidecar:
 
 
 def read_sidecar(path: Path) -> Sidecar:
-    with path.open("rb") as file:
-        raw = file.read(MAX_SIDECAR_BYTES + 1)
-    return parse_sidecar(raw, path)
+    return parse_sidecar(read_sidecar_bytes(path)[0], path)
+
+
+def read_sidecar_bytes(
+    path: Path, *, dir_fd: int | None = None, follow_symlinks: bool = True
+) -> tuple[bytes, os.stat_result]:
+    """The bytes of a sidecar (at most one more than the limit) and the stat of the very
+    file they were read from. A FIFO, device or directory is refused without blocking, and
+    with ``follow_symlinks=False`` so is a symbolic link."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    name = path.name if dir_fd is not None else path
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise SidecarError(
+                "is a symbolic link; a run's sidecars must be regular files: replace the link "
+                "by the file it points to",
+                path,
+            ) from exc
+        raise
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise SidecarError(
+                "is not a regular file, so it is not a sidecar; remove it from the run directory",
+                path,
+            )
+        chunks = []
+        remaining = MAX_SIDECAR_BYTES + 1
+        while remaining > 0 and (chunk := os.read(fd, min(remaining, 1 << 20))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks), status

@@ -14,8 +14,8 @@ import fcntl
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -24,9 +24,9 @@ from .errors import CheckpointCompatError, CheckpointWriteError
 
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".ckpt.lock"
-_HASH_CHUNK = 8 * 1024 * 1024
-#: Writes up to this size are hashed in line: a hand-off to the hashing thread costs more.
-_INLINE_HASH = 256 * 1024
+_HASH_CHUNK = 1024 * 1024
+#: Files up to this size are hashed in line: starting the hashing thread costs more.
+_INLINE_HASH = 1024 * 1024
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -74,7 +74,8 @@ class TempFile:
         self.final = final
         while True:
             self.path = temp_name(final)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # Read-write: the sha256 of a large file is computed by reading it back.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             if _still_named(fd, self.path):
                 break
@@ -117,19 +118,29 @@ def staged(final: Path) -> Iterator[TempFile]:
 
 
 class HashingWriter:
-    """A write-only stream that hashes what it writes, in parallel with the write.
+    """A write-only stream that computes the sha256 of what it writes, off the write path.
 
-    ``torch.save`` hands each storage to ``write`` as one memoryview; hashing a
-    chunk on a worker thread while the previous one is written (both release the
-    GIL) keeps the sha256 off the critical path on two or more cores. Small writes
-    (headers, small tensors) are hashed in line: handing them to a thread costs
-    more than hashing them.
+    Small files are hashed in line: a thread costs more than hashing them. Once a file
+    passes ``_INLINE_HASH`` bytes, a worker thread hashes it by reading back, from the page
+    cache and through a small reused buffer, what the writer has already written: the
+    writer never waits for the hash, and the hash finishes while the file is fsynced
+    (:meth:`finish`), which is I/O the CPU would otherwise sit out. Nothing is copied or
+    kept of the caller's buffers (``torch.save`` hands out views of memory that may be gone
+    once ``write`` returns), so peak memory grows by the buffer only.
+
+    A sink without a readable file descriptor (``io.BytesIO``) is hashed in line throughout.
     """
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
         self._digest = hashlib.sha256()
-        self._pool: ThreadPoolExecutor | None = None
+        self._fd = _readable_fd(sink)
+        self._thread: threading.Thread | None = None
+        self._progress = threading.Condition()
+        self._written = 0  # bytes the hashing thread may read (guarded by _progress)
+        self._hashed = 0  # bytes hashed, in line or by the thread
+        self._closing = False
+        self._hash_error: BaseException | None = None
         self.size = 0
         self.error: OSError | None = None
         """The first write failure; torch may re-raise it as a bare RuntimeError."""
@@ -137,32 +148,50 @@ class HashingWriter:
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
         try:
-            if len(view) <= _INLINE_HASH:
-                self._write_all(view)
-                self._digest.update(view)
-            else:
-                self._write_pipelined(view)
+            self._write_all(view)
         except OSError as exc:
             self.error = self.error or exc
             raise
         self.size += len(view)
+        if self._thread is None and (self._fd is None or self.size <= _INLINE_HASH):
+            self._digest.update(view)
+            self._hashed = self.size
+        else:
+            self._publish()
         return len(view)
 
-    def _write_pipelined(self, view: memoryview) -> None:
-        """Hash each chunk on the worker while the main thread writes it."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-sha256")
-        pending: Future[None] | None = None
+    def _publish(self) -> None:
+        """Let the hashing thread read up to ``size`` (starting it on first use)."""
+        with self._progress:
+            self._written = self.size
+            self._progress.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._hash_behind, name="ckpt-sha256", daemon=True
+            )
+            self._thread.start()
+
+    def _hash_behind(self) -> None:
+        assert self._fd is not None
+        buffer = bytearray(_HASH_CHUNK)
+        view = memoryview(buffer)
         try:
-            for start in range(0, len(view), _HASH_CHUNK):
-                chunk = view[start : start + _HASH_CHUNK]
-                if pending is not None:
-                    pending.result()
-                pending = self._pool.submit(self._digest.update, chunk)
-                self._write_all(chunk)
-        finally:
-            if pending is not None:
-                pending.result()
+            while True:
+                with self._progress:
+                    while self._written == self._hashed and not self._closing:
+                        self._progress.wait()
+                    target, closing = self._written, self._closing
+                while self._hashed < target:
+                    wanted = min(_HASH_CHUNK, target - self._hashed)
+                    got = os.preadv(self._fd, [view[:wanted]], self._hashed)
+                    if got == 0:
+                        raise OSError(errno.EIO, "the file shrank while it was being hashed")
+                    self._digest.update(view[:got])
+                    self._hashed += got
+                if closing and self._hashed == self._written:
+                    return
+        except BaseException as exc:  # reported by finish()
+            self._hash_error = exc
 
     def _write_all(self, chunk: memoryview) -> None:
         while chunk:
@@ -174,28 +203,53 @@ class HashingWriter:
     def flush(self) -> None:
         self._sink.flush()
 
+    def finish(self) -> tuple[str, int]:
+        """Wait for the hash of everything written: (sha256 hex, size)."""
+        self.close()
+        if self._hash_error is not None:
+            raise self._hash_error
+        if self._hashed != self.size:  # pragma: no cover - the thread always catches up
+            raise OSError(errno.EIO, "the written file could not be hashed whole")
+        return self._digest.hexdigest(), self.size
+
     def hexdigest(self) -> str:
-        return self._digest.hexdigest()
+        return self.finish()[0]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        """Stop the hashing thread (after it caught up with what was written)."""
+        if self._thread is None:
+            return
+        with self._progress:
+            self._closing = True
+            self._progress.notify()
+        self._thread.join()
 
 
-def save_hashed(obj: object, sink: BinaryIO) -> tuple[str, int]:
-    """``torch.save`` into ``sink``; returns (sha256 hex, size) of the bytes written."""
+def _readable_fd(sink: BinaryIO) -> int | None:
+    """The file descriptor a hashing thread can ``pread`` what ``sink`` wrote from."""
+    try:
+        fd = sink.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR else None
+
+
+def save_hashed(obj: object, temp: TempFile) -> tuple[str, int]:
+    """``torch.save`` into ``temp`` and fsync it; returns (sha256 hex, size) of the bytes
+    written. The hash of a large file completes while the fsync runs."""
     import torch
 
-    writer = HashingWriter(sink)
+    writer = HashingWriter(temp.file)
     try:
         torch.save(obj, cast(IO[bytes], writer))
+        temp.sync()
+        return writer.finish()
     except Exception as exc:
         if writer.error is not None and writer.error is not exc:
             raise writer.error from exc
         raise
     finally:
         writer.close()
-    return writer.hexdigest(), writer.size
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -209,22 +263,59 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+_held = threading.local()
+"""Per thread: (st_dev, st_ino) of each lock file this thread holds -> nesting depth."""
+
+
 @contextmanager
-def directory_lock(directory: Path) -> Iterator[None]:
-    """Exclusive advisory lock on a run directory, held across commit and retention."""
-    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+def directory_lock(directory: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Exclusive advisory lock on a run directory, held across commit, index update and
+    retention. Yields whether it is held: always with ``blocking``; without, ``False``
+    when another process (or thread) holds it. A thread that holds it may take it again
+    (the index update inside a commit does)."""
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        status = os.fstat(fd)
+        key = (status.st_dev, status.st_ino)
+        held: dict[tuple[int, int], int] = _held.__dict__.setdefault("locks", {})
+        if held.get(key):
+            held[key] += 1
+            try:
+                yield True
+            finally:
+                held[key] -= 1
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            acquired = True
+        except BlockingIOError:
+            acquired = False
+        if not acquired:
+            yield False
+            return
+        held[key] = 1
+        try:
+            yield True
+        finally:
+            del held[key]
     finally:
         os.close(fd)
 
 
+def holds_directory_lock(directory: Path) -> bool:
+    """Whether this thread holds ``directory``'s lock."""
+    try:
+        status = os.stat(directory / LOCK_NAME)
+    except OSError:
+        return False
+    held: dict[tuple[int, int], int] = _held.__dict__.get("locks", {})
+    return bool(held.get((status.st_dev, status.st_ino)))
+
+
 def sweep_stale_temp_files(directory: Path) -> None:
     """Remove temp files whose writer is gone (their flock is free)."""
-    with os.scandir(directory) as entries:
-        names = [entry.name for entry in entries if is_temp_name(entry.name)]
-    for name in names:
+    names = [name for name in os.listdir(directory) if name.endswith(TEMP_SUFFIX)]
+    for name in filter(is_temp_name, names):
         path = directory / name
         try:
             fd = os.open(path, os.O_RDONLY)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ._tensorpickle import MalformedError, storage_of, tensor_globals
 from ._ziparchive import ZipLayout, ZipStorages
 from .errors import UnreadableCheckpointError, UnsafeCheckpointError
 
-__all__ = ["read_weights_only"]
+__all__ = ["check_weights_only", "read_weights_only"]
 
 _GLOBALS: dict[str, object] = {
     **tensor_globals(),
@@ -80,6 +81,46 @@ def read_weights_only(path: Path) -> object:
             data = layout.read(file, "data.pkl", size, path)
             unpickler = _Unpickler(data, ZipStorages(file, layout, path, size), path)
             return unpickler.load()
+    except (UnsafeCheckpointError, UnreadableCheckpointError):
+        raise
+    except OSError as exc:
+        raise UnreadableCheckpointError(f"cannot be read ({exc.strerror})", path) from exc
+    except _MALFORMED as exc:
+        raise UnreadableCheckpointError(f"its pickle is malformed ({exc})", path) from exc
+
+
+def check_weights_only(path: Path) -> None:
+    """Refuse, before ``torch.load(weights_only=True)`` sees it, a v1 weights file whose
+    pickle names anything but torch's tensor machinery.
+
+    A sidecar's sha256 vouches for bytes, not for who wrote them, and torch's allowlist
+    takes ``bytearray(n)`` with ``n`` from the file. ``torch.save`` (protocol 2) names every
+    global with ``GLOBAL``, so its opcodes are read without running any (a few hundred bytes
+    per tensor); the archive's layout is checked on the way (``ZipLayout``).
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            layout = ZipLayout.of_file(file, path)
+            data = layout.read(file, "data.pkl", size, path)
+        for opcode, argument, _ in pickletools.genops(io.BytesIO(data)):
+            if opcode.name == "STACK_GLOBAL":
+                raise UnsafeCheckpointError(
+                    "refused, nothing was run: its pickle names a global the way "
+                    "torch.save never does (STACK_GLOBAL); open it with compat.load or "
+                    "`ckpt inspect` to see what it is",
+                    path,
+                )
+            if opcode.name == "GLOBAL":
+                module, _, name = str(argument).partition(" ")
+                qualified = resolve_global(module, name)
+                if qualified not in _GLOBALS:
+                    raise UnsafeCheckpointError(
+                        f"refused, nothing was run: its pickle names {qualified}, which a "
+                        "state_dict written by CheckpointManager never holds; open it with "
+                        "compat.load or `ckpt inspect` to see what it is",
+                        path,
+                    )
     except (UnsafeCheckpointError, UnreadableCheckpointError):
         raise
     except OSError as exc:

@@ -18,11 +18,13 @@ __all__ = [
     "CompatPluginWarning",
     "ConversionTargetError",
     "ConversionVerificationError",
+    "DamagedSidecarWarning",
     "EssentialPluginError",
     "InvalidCheckpointRequestError",
     "InvalidStateError",
     "LedgerFileError",
     "LegacyCheckpointError",
+    "MetricMissingWarning",
     "NothingToConvertError",
     "PluginError",
     "RemovedAPIError",
@@ -67,6 +69,15 @@ class CheckpointCorruptError(CheckpointError):
 
 class SidecarError(CheckpointError):
     """A `.yaml` sidecar is not valid YAML or does not match the v1 schema."""
+
+
+class DamagedSidecarWarning(UserWarning):
+    """A listing left out a checkpoint whose sidecar is damaged; the message names the file
+    and the fix. Loading that epoch raises its `SidecarError`."""
+
+
+class MetricMissingWarning(UserWarning):
+    """Some checkpoints ranked by a metric do not have it; they rank last."""
 
 
 class CheckpointWriteError(CheckpointError, OSError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -34,7 +36,7 @@ def test_digest_and_bytes_match_any_sequence_of_writes(pieces: list[bytes]) -> N
     assert (writer.hexdigest(), writer.size) == (hashlib.sha256(joined).hexdigest(), len(joined))
 
 
-@pytest.mark.parametrize("size", [4, 50], ids=["in-line", "pipelined"])
+@pytest.mark.parametrize("size", [4, 50], ids=["small", "large"])
 def test_a_failing_sink_is_recorded_on_either_path(size: int) -> None:
     class Full(io.BytesIO):
         def write(self, data: object) -> int:
@@ -45,3 +47,51 @@ def test_a_failing_sink_is_recorded_on_either_path(size: int) -> None:
         writer.write(bytes(size))
     writer.close()
     assert writer.error is not None and writer.error.errno == errno.ENOSPC
+
+
+@given(st.lists(st.binary(max_size=60), max_size=12))
+def test_a_file_is_hashed_behind_the_writer(pieces: list[bytes]) -> None:
+    """Past the in-line limit, a thread hashes what was written by reading it back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        temp = storage.TempFile(Path(tmp) / "run.e00000001.pt")
+        try:
+            writer = storage.HashingWriter(temp.file)
+            for piece in pieces:
+                assert writer.write(memoryview(piece)) == len(piece)
+            temp.sync()
+            digest, size = writer.finish()
+        finally:
+            temp.discard()
+            temp.close()
+    joined = b"".join(pieces)
+    assert (digest, size) == (hashlib.sha256(joined).hexdigest(), len(joined))
+    assert (writer._thread is not None) == (len(joined) > storage._INLINE_HASH)
+
+
+def test_the_hash_never_holds_the_callers_buffers(tmp_path: Path) -> None:
+    """torch.save hands out views of memory it may free: the thread reads the file instead."""
+    temp = storage.TempFile(tmp_path / "run.e00000001.pt")
+    try:
+        writer = storage.HashingWriter(temp.file)
+        buffer = bytearray(b"x" * 100)
+        writer.write(memoryview(buffer))
+        buffer[:] = b"y" * 100  # the caller reuses its buffer at once
+        writer.write(memoryview(buffer))
+        digest, _ = writer.finish()
+    finally:
+        temp.discard()
+        temp.close()
+    assert digest == hashlib.sha256(b"x" * 100 + b"y" * 100).hexdigest()
+
+
+def test_a_failing_read_back_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage.os, "preadv", lambda fd, buffers, offset: 0)  # file shrank
+    temp = storage.TempFile(tmp_path / "run.e00000001.pt")
+    try:
+        writer = storage.HashingWriter(temp.file)
+        writer.write(bytes(100))
+        with pytest.raises(OSError, match="shrank"):
+            writer.finish()
+    finally:
+        temp.discard()
+        temp.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from checkpoint import (
     CheckpointCorruptError,
     CheckpointManager,
     CheckpointNotFoundError,
+    DamagedSidecarWarning,
     InvalidCheckpointRequestError,
     InvalidStateError,
     SidecarError,
@@ -151,7 +153,7 @@ def test_trainer_state_rejects_objects_weights_only_cannot_load(manager) -> None
         ([math.nan, 0.2, math.nan], "max", 1),
         ([math.nan, 0.2, math.nan], "min", 1),
         ([0.7, 0.7, 0.1], "max", 1),  # tie: the newer epoch wins
-        ([None, None, None], "max", 2),  # nothing scored: newest
+        ([math.nan, math.nan, math.nan], "max", 2),  # recorded, but all NaN: newest
     ],
 )
 def test_best_ranks_nan_last_and_ties_newer(tmp_path, make_state, scores, mode, expected) -> None:
@@ -324,20 +326,52 @@ def test_tensor_and_numpy_scalars_become_numbers(manager) -> None:
     ("edit", "message"),
     [
         (lambda text: text + "\n  : [unclosed", "not valid YAML"),
-        (lambda text: text.replace("epoch: 0", "epoch: zero"), "epoch"),
+        (lambda text: text.replace("epoch: 1", "epoch: three"), "epoch"),
         (lambda text: text.replace("format_version: 1", "format_version: 2"), "format_version"),
         (lambda text: text + "surprise: 1\n", "surprise"),
         (lambda text: "!!python/object/apply:os.system ['touch pwned']\n", "not valid YAML"),
+        (lambda text: text.replace("epoch: 1", "epoch: 2"), "named for run 'alpha' epoch 1"),
     ],
 )
-def test_hand_edited_sidecar_is_a_clear_error(manager, run_dir, make_state, edit, message) -> None:
+def test_a_hand_edited_sidecar_is_quarantined(manager, run_dir, make_state, edit, message) -> None:
+    """Issue 16 item 3: one bad sidecar never blinds the run."""
+    for epoch in range(3):
+        manager.save_agent(make_state(float(epoch)), epoch, {"score": float(epoch)})
+    sidecar = run_dir / "alpha.e00000001.yaml"
+    sidecar.write_text(edit(sidecar.read_text()))
+    import checkpoint._catalog as catalog
+    import checkpoint._indexfile as indexfile
+
+    for reader in (manager, CheckpointManager(run_dir, "alpha")):
+        with pytest.warns(DamagedSidecarWarning, match=message) as caught:
+            assert [info.epoch for info in reader.list()] == [0, 2]
+        assert str(sidecar) in str(caught[0].message) and "delete" in str(caught[0].message)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per file and process
+            assert reader.latest().epoch == 2
+            assert reader.find_best_checkpoint().epoch == 2
+            assert [i.epoch for i in reader.select("best", n=3)] == [2, 0]
+            assert reader.load_state_dict(0)["w"][0] == 0.0
+        with pytest.raises(SidecarError, match=message) as excinfo:
+            reader.load_state_dict(1)
+        assert str(sidecar) in str(excinfo.value)
+        indexfile.memos.clear()  # again as a new process, through the index a listing wrote
+        catalog._warned.clear()
+    reader.delete(1)  # the fix the message names
+    assert [info.epoch for info in manager.list()] == [0, 2]
+    assert not sidecar.exists()
+    assert not Path("pwned").exists()
+
+
+def test_a_damaged_sidecar_that_is_fixed_comes_back(manager, run_dir, make_state) -> None:
     manager.save_agent(make_state(1.0), 0)
     sidecar = run_dir / "alpha.e00000000.yaml"
-    sidecar.write_text(edit(sidecar.read_text()))
-    with pytest.raises(SidecarError, match=message) as excinfo:
-        manager.list()
-    assert str(sidecar) in str(excinfo.value)
-    assert not Path("pwned").exists()
+    good = sidecar.read_bytes()
+    sidecar.write_bytes(good.replace(b"epoch: 0", b"epoch: zero"))
+    with pytest.warns(DamagedSidecarWarning):
+        assert manager.list() == []
+    sidecar.write_bytes(good)  # the same size, written in place: its mtime tells
+    assert [info.epoch for info in manager.list()] == [0]
 
 
 def test_verify_detects_flipped_byte_and_truncation(manager, run_dir, make_state) -> None:
@@ -353,12 +387,16 @@ def test_verify_detects_flipped_byte_and_truncation(manager, run_dir, make_state
         manager.load_state_dict()
 
 
-def test_stale_temp_files_are_swept_on_open(run_dir, make_state) -> None:
+def test_stale_temp_files_are_swept_by_the_first_write(run_dir, make_state) -> None:
     manager = CheckpointManager(run_dir, "alpha")
     manager.save_agent(make_state(1.0), 0)
     stale = run_dir / ".alpha.e00000001.pt.4242.deadbeef.tmp"
     stale.write_bytes(b"half a checkpoint")
-    CheckpointManager(run_dir, "alpha")
+    reader = CheckpointManager(run_dir, "alpha")
+    assert [info.epoch for info in reader.list()] == [0]
+    assert stale.exists(), "a reader leaves the directory as it is"
+    writer = CheckpointManager(run_dir, "alpha")
+    writer.save_trainer_state(None, 0, 0)
     assert not stale.exists()
     assert [info.epoch for info in manager.list()] == [0]
 
@@ -369,7 +407,7 @@ def test_live_writers_temp_file_survives_sweep(run_dir, make_state) -> None:
     CheckpointManager(run_dir, "alpha").save_agent(make_state(1.0), 0)
     live = TempFile(run_dir / "alpha.e00000001.pt")
     try:
-        CheckpointManager(run_dir, "alpha")
+        CheckpointManager(run_dir, "alpha").save_agent(make_state(2.0), 2)
         assert live.path.exists()
     finally:
         live.discard()
@@ -380,18 +418,28 @@ def test_index_is_a_cache_rebuilt_when_missing_or_stale(
     manager, run_dir, make_state, monkeypatch
 ) -> None:
     import checkpoint._catalog as catalog
+    import checkpoint._indexfile as indexfile
 
     manager.save_agent(make_state(1.0), 0, {"score": 1.0})
     manager.save_agent(make_state(2.0), 1, {"score": 2.0})
     reads: list[Path] = []
-    real_read = catalog.read_sidecar
-    monkeypatch.setattr(catalog, "read_sidecar", lambda path: reads.append(path) or real_read(path))
-    manager.list()
-    assert len(reads) == 2
-    manager.list()
-    assert len(reads) == 2, "an unchanged directory is listed from the index"
+    real_parse = catalog.parse_sidecar
+    monkeypatch.setattr(
+        catalog, "parse_sidecar", lambda raw, path: reads.append(path) or real_parse(raw, path)
+    )
+    indexfile.memos.clear()  # as a new process
+    assert [info.epoch for info in manager.list()] == [0, 1]
+    assert reads == [], "the commits indexed both checkpoints"
     index = run_dir / ".ckpt-index.json"
+    index.unlink()
+    indexfile.memos.clear()
+    assert [info.epoch for info in manager.list()] == [0, 1]
+    assert len(reads) == 2, "without an index every sidecar is read"
+    indexfile.memos.clear()
+    manager.list()
+    assert len(reads) == 2, "and that listing wrote the index back"
     index.write_text("{not json")
+    indexfile.memos.clear()
     assert manager.find_best_checkpoint().epoch == 1
     # a sidecar replaced behind the manager's back is re-read, not served from the cache
     sidecar = run_dir / "alpha.e00000000.yaml"
@@ -401,6 +449,11 @@ def test_index_is_a_cache_rebuilt_when_missing_or_stale(
     tmp.write_text(yaml.safe_dump(replacement))
     os.replace(tmp, sidecar)
     assert manager.find_best_checkpoint().epoch == 0
+    # and so is one edited in place, even to the same size
+    edited = sidecar.read_text().replace("score: 9.0", "score: 0.5")
+    sidecar.write_text(edited)
+    assert manager.find_best_checkpoint().epoch == 1
+    assert manager.find_best_checkpoint().metadata["score"] == 2.0
 
 
 @pytest.mark.parametrize("enabled_before", [True, False])
@@ -411,23 +464,26 @@ def test_a_listing_leaves_the_garbage_collector_as_it_found_it(
     import gc
 
     import checkpoint._catalog as catalog
+    import checkpoint._indexfile as indexfile
 
     manager.save_agent(make_state(1.0), 0, {"score": 1.0})
     seen: list[bool] = []
-    real_read = catalog.read_sidecar
+    real_parse = catalog.parse_sidecar
     monkeypatch.setattr(
-        catalog, "read_sidecar", lambda path: seen.append(gc.isenabled()) or real_read(path)
+        catalog,
+        "parse_sidecar",
+        lambda raw, path: seen.append(gc.isenabled()) or real_parse(raw, path),
     )
     (run_dir / ".ckpt-index.json").unlink(missing_ok=True)
-    catalog._memo.clear()
+    indexfile.memos.clear()
     (gc.enable if enabled_before else gc.disable)()
     try:
         assert manager.list()[0].epoch == 0
         assert seen == [False]
         assert gc.isenabled() is enabled_before
-        monkeypatch.setattr(catalog, "read_sidecar", lambda path: 1 / 0)
+        monkeypatch.setattr(catalog, "parse_sidecar", lambda raw, path: 1 / 0)
         (run_dir / ".ckpt-index.json").unlink(missing_ok=True)
-        catalog._memo.clear()
+        indexfile.memos.clear()
         with pytest.raises(ZeroDivisionError):
             manager.list()
         assert gc.isenabled() is enabled_before

@@ -110,6 +110,16 @@ def test_verify_finds_what_migrate_would_take_trainer_states_included(runs, caps
     assert details["beta.e00000005.pt"].startswith("sha256 ")
 
 
+def test_verify_checks_a_pair_whose_weights_are_a_link_to_a_device(runs, capsys) -> None:
+    """The walk passes over links; a committed pair's weights are checked all the same."""
+    weights = runs / "beta" / "checkpoints" / "beta.e00000005.pt"
+    weights.unlink()
+    weights.symlink_to("/dev/zero")
+    assert main(["verify", str(runs / "beta")]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and weights.name in out
+
+
 def test_verify_single_file_and_non_checkpoint(runs, tmp_path, capsys) -> None:
     weights = runs / "beta" / "checkpoints" / "beta.e00000005.pt"
     assert main(["verify", str(weights)]) == 0

@@ -13,7 +13,11 @@ from sample_agents import NavAgent
 
 import compat
 from checkpoint import CheckpointInfo, CheckpointManager, read_sidecar
-from checkpoint.errors import CompatDeprecationWarning, UnresolvableURIError
+from checkpoint.errors import (
+    CompatDeprecationWarning,
+    UnreadableCheckpointError,
+    UnresolvableURIError,
+)
 from compat_policy_store import (
     MockPolicyRecord,
     PolicyCache,
@@ -94,6 +98,14 @@ def test_missing_and_remote_uris(store, tmp_path) -> None:
         store.policy_record(str(tmp_path / "empty"))
     with pytest.raises(UnresolvableURIError, match="compat_resolve_uri hook"):
         store.policy_record("wandb://metta/nav/model:v3")
+
+
+def test_a_uri_naming_a_device_says_so(store, tmp_path) -> None:
+    (tmp_path / "run").mkdir()
+    device = tmp_path / "run" / "run.e00000001.pt"
+    device.symlink_to("/dev/zero")
+    with pytest.raises(UnreadableCheckpointError, match="not a regular file"):
+        store.policy_record(f"file://{device}")
 
 
 def test_a_plugin_resolving_wandb_uris(store, nav_run) -> None:

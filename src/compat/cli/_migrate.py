@@ -2,18 +2,37 @@
 
 Outputs go to ``<DIR>-v1`` next to ``DIR`` unless ``--out`` names another place; sources
 are never modified. Exit 0 when every file converted, was already done or was skipped;
-1 when any conversion failed; 3 when the only problems are files refused as unsafe.
+1 when any conversion failed; 3 when the only problems are files refused as unsafe; 130
+when Ctrl-C stopped it (after the files in flight: re-running the same command resumes).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from checkpoint.errors import CheckpointNotFoundError
 
-from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
+from ._output import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNSAFE,
+    print_error,
+    print_json,
+    print_table,
+    progress,
+)
+
+if TYPE_CHECKING:
+    from compat.upgrade._migrate import Outcome, Status
+    from compat.upgrade._workers import StopFlag, WorkerPool
+
+#: Kept here, not imported: importing ``_migrate`` imports torch (see ``_migrate.WORKER_ENTRY``).
+WORKER_ENTRY = "compat.upgrade._migrate:_work"
 
 
 def _jobs(value: str) -> int:
@@ -34,18 +53,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.upgrade._migrate import Status, default_out, migrate  # imports torch: only when run
-
     if not args.dir.is_dir():
         raise CheckpointNotFoundError("is not a directory; pass a run tree to migrate", args.dir)
-    out = args.out if args.out is not None else default_out(args.dir)
-    outcomes = migrate(
-        args.dir,
-        out,
-        jobs=args.jobs,
-        dry_run=args.dry_run,
-        track=lambda pending: progress(pending, "migrating"),
+    from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
+
+    # From here on Ctrl-C only asks the run to stop: before torch is imported (its import can
+    # swallow a KeyboardInterrupt), and before the workers start (their import of torch then
+    # overlaps ours, instead of coming after it).
+    with stop_on_sigint(StopFlag()) as stop:
+        pool = WorkerPool(args.jobs - 1, WORKER_ENTRY) if args.jobs > 1 else None
+        try:
+            return _migrate(args, pool, stop)
+        finally:
+            if pool is not None:
+                pool.close()
+
+
+def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) -> int:
+    from compat.upgrade._migrate import (  # imports torch: only when run
+        MigrationInterrupted,
+        Status,
+        default_out,
+        migrate,
     )
+
+    out = args.out if args.out is not None else default_out(args.dir)
+    try:
+        outcomes = migrate(
+            args.dir,
+            out,
+            jobs=args.jobs,
+            dry_run=args.dry_run,
+            track=lambda conversions: progress(cast("Sequence[Outcome]", conversions), "migrating"),
+            pool=pool,
+            stop=stop,
+        )
+    except MigrationInterrupted as interrupted:
+        _report(args, out, interrupted.outcomes, Status, interrupted.not_started)
+        print_error(
+            f"interrupted: {interrupted.done} checkpoint(s) finished, "
+            f"{interrupted.not_started} not started; re-run the same command to resume"
+        )
+        return EXIT_INTERRUPTED
+    _report(args, out, outcomes, Status, None)
+    statuses = {outcome.status for outcome in outcomes}
+    if Status.FAILED in statuses:
+        return EXIT_FAILURE
+    return EXIT_UNSAFE if Status.REFUSED in statuses else EXIT_OK
+
+
+def _report(
+    args: argparse.Namespace,
+    out: Path,
+    outcomes: list[Outcome],
+    statuses: type[Status],
+    not_started: int | None,
+) -> None:
     counts = Counter(str(outcome.status) for outcome in outcomes)
     if args.json:
         print_json(
@@ -53,18 +116,19 @@ def run(args: argparse.Namespace) -> int:
                 "root": str(args.dir),
                 "out": str(out),
                 "dry_run": args.dry_run,
-                "counts": {str(status): counts[str(status)] for status in Status},
+                "counts": {str(status): counts[str(status)] for status in statuses},
                 "results": [outcome.to_json() for outcome in outcomes],
+                **(
+                    {} if not_started is None else {"interrupted": True, "not_started": not_started}
+                ),
             }
         )
-    else:
-        summary = ", ".join(f"{counts[str(s)]} {s}" for s in Status if counts[str(s)])
-        print_table(
-            f"migrate {args.dir} -> {out}: {summary or 'no checkpoints found'}",
-            ("status", "source", "detail"),
-            ((str(o.status), str(o.source), o.detail) for o in outcomes),
-        )
-    statuses = {outcome.status for outcome in outcomes}
-    if Status.FAILED in statuses:
-        return EXIT_FAILURE
-    return EXIT_UNSAFE if Status.REFUSED in statuses else EXIT_OK
+        return
+    summary = ", ".join(f"{counts[str(s)]} {s}" for s in statuses if counts[str(s)])
+    if not_started is not None:
+        summary = f"{summary or 'nothing finished'}; {not_started} not started (interrupted)"
+    print_table(
+        f"migrate {args.dir} -> {out}: {summary or 'no checkpoints found'}",
+        ("status", "source", "detail"),
+        ((str(o.status), str(o.source), o.detail) for o in outcomes),
+    )

@@ -49,10 +49,12 @@ def _targets(path: Path) -> list[Path]:
     found: list[Path] = []
     for entry in survey(path, enabled_layouts()):
         sidecar = entry.path.with_suffix(_SIDECAR)
-        if entry.what is What.SKIPPED:
-            continue
         if _v1_role(entry.path.name) is FileRole.WEIGHTS and sidecar.exists():
-            found.append(sidecar)  # a committed v1 pair: its sidecar vouches for the weights
+            # A committed v1 pair: its sidecar vouches for the weights, which verify checks
+            # even when the walk skipped them (a link to a device is damage to report).
+            found.append(sidecar)
+        elif entry.what is What.SKIPPED:
+            continue
         else:
             found.append(entry.path)
     return sorted(found)
