@@ -23,6 +23,7 @@ __all__ = [
     "InvalidCheckpointRequestError",
     "InvalidStateError",
     "LedgerFileError",
+    "LedgerMissingError",
     "LegacyCheckpointError",
     "MetricMissingWarning",
     "NothingToConvertError",
@@ -36,6 +37,7 @@ __all__ = [
     "UnresolvableURIError",
     "UnsafeCheckpointError",
     "UntrustedLoadWarning",
+    "UsageError",
 ]
 
 
@@ -53,6 +55,11 @@ class CheckpointError(CheckpointCompatError):
 
 class InvalidCheckpointRequestError(CheckpointError, ValueError):
     """The caller asked for something invalid: a bad run name, a negative epoch..."""
+
+
+class UsageError(InvalidCheckpointRequestError):
+    """A command-line argument that cannot work as given (the CLI exits 2); the message
+    says what to type instead."""
 
 
 class InvalidStateError(CheckpointError, TypeError):
@@ -144,6 +151,16 @@ class LedgerFileError(CheckpointCompatError):
         super().__init__(
             f"{path}:{lineno}: not a usage-ledger record ({reason}); "
             "delete the file and re-run the program that writes it"
+        )
+
+
+class LedgerMissingError(CheckpointCompatError, FileNotFoundError):
+    """No usage ledger where one was asked for."""
+
+    def __init__(self, path: Path | str, env_name: str) -> None:
+        self.path = Path(path)
+        super().__init__(
+            f"{path}: no ledger there; run your program or tests with {env_name}={path} first"
         )
 
 

@@ -47,9 +47,26 @@ def test_ls_of_one_run_as_a_table(runs, capsys) -> None:
     assert "beta.e00000005.pt" in out and "alpha" not in out
 
 
+def test_ls_shows_which_epochs_have_a_trainer_state(runs, capsys) -> None:
+    """As `verify` checks trainer states, `ls` shows them: per epoch, and alone."""
+    manager = CheckpointManager(runs / "alpha" / "checkpoints", "alpha")
+    manager.save_trainer_state({"step": torch.tensor(7)}, 2, agent_step=200)
+    manager.save_trainer_state({"step": torch.tensor(9)}, 9, agent_step=900)  # no weights
+    assert main(["ls", str(runs / "alpha"), "--json"]) == 0
+    listed = {(item["epoch"], item["legacy"]): item for item in json.loads(capsys.readouterr().out)}
+    assert listed[(1, False)]["trainer_state"] is None
+    assert listed[(2, False)]["trainer_state"].endswith("alpha.e00000002.trainer.pt")
+    assert listed[(9, False)]["path"].endswith("alpha.e00000009.trainer.pt")
+    assert main(["ls", str(runs / "alpha")]) == 0
+    table = capsys.readouterr().out
+    assert "trainer" in table.splitlines()[1]
+    assert "1 trainer state without weights" in table
+    assert "v1 trainer state" in table
+
+
 def test_ls_missing_directory_fails_with_exit_1(tmp_path, capsys) -> None:
     assert main(["ls", str(tmp_path / "nope")]) == 1
-    assert "nope: not a directory" in capsys.readouterr().err
+    assert "nope: no such file or directory" in capsys.readouterr().err
 
 
 def test_verify_directory_ok_then_detects_corruption(runs, capsys) -> None:

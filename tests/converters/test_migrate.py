@@ -168,6 +168,64 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert sorted(p.name for p in tree.iterdir()) == ["model_0003.pt"]
 
 
+def test_a_dry_run_says_what_the_real_run_would_do_with_the_same_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hostile file would be refused and the text file named .pt would fail: the dry
+    run says so from the static scan, and exits as the real run does."""
+    tree = tmp_path / "run"
+    tree.mkdir()
+    shutil.copyfile(LEGACY / "torch-2.0.1" / "record_zip.pt", tree / "model_0003.pt")
+    shutil.copyfile(HOSTILE_FILE, tree / "model_0004.pt")
+    for broken in ([], ["model_0007.pt"]):
+        for name in broken:
+            (tree / name).write_text("not a checkpoint, just text\n")
+        out = tmp_path / f"out{len(broken)}"
+        dry = main(["migrate", str(tree), "--out", str(out), "--dry-run", "--json"])
+        preview = _by_name(json.loads(capsys.readouterr().out))
+        assert not out.exists()
+        real = main(["migrate", str(tree), "--out", str(out), "--json"])
+        done = _by_name(json.loads(capsys.readouterr().out))
+        assert (dry, real) == ((1, 1) if broken else (3, 3))
+        assert preview["model_0003.pt"]["status"] == "to convert"
+        assert done["model_0003.pt"]["status"] == "converted"
+        assert preview["model_0004.pt"]["status"] == done["model_0004.pt"]["status"] == "refused"
+        assert "would be refused (unsafe: os.system" in preview["model_0004.pt"]["detail"]
+        if broken:
+            assert preview["model_0007.pt"]["status"] == done["model_0007.pt"]["status"]
+            assert preview["model_0007.pt"]["detail"].startswith("unreadable (")
+    again = main(["migrate", str(tree), "--out", str(tmp_path / "out1"), "--dry-run", "--json"])
+    assert again == 1
+    assert _by_name(json.loads(capsys.readouterr().out))["model_0003.pt"]["status"] == (
+        "already done"
+    )
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "file"])
+def test_an_output_that_overlaps_the_source_or_is_a_file_is_a_usage_error(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "run"
+    tree.mkdir()
+    shutil.copyfile(LEGACY / "torch-2.0.1" / "record_zip.pt", tree / "model_0003.pt")
+    out = {"same": tree, "inside": tree / "v1", "file": tmp_path / "notes.txt"}[where]
+    if where == "file":
+        out.write_text("keep me\n")
+    before = _hashes(tmp_path)
+    assert main(["migrate", str(tree), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert str(out) in error and "--out" in error
+    assert _hashes(tmp_path) == before
+
+
+def test_jobs_that_is_not_a_number_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["migrate", ".", "--jobs", "abc"])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "'abc' is not a number of worker processes" in error and "_jobs" not in error
+
+
 def test_the_default_output_is_a_sibling_tree_and_legacy_names_give_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

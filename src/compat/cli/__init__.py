@@ -13,16 +13,25 @@ and ``checkpoint``; nothing imports it but the ``ckpt`` console script.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError
+from checkpoint.errors import CheckpointCompatError, UnsafeCheckpointError, UsageError
 
 from . import _convert, _deprecations, _inspect, _ls, _migrate, _plugins, _verify
-from ._output import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_UNSAFE, print_error, print_json
+from ._output import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNSAFE,
+    EXIT_USAGE,
+    print_error,
+    print_json,
+)
 
 __all__ = ["main"]
 
@@ -31,9 +40,15 @@ ENV_TRACEBACK = "COMPAT_TRACEBACK"
 
 
 class _Verb(Protocol):
-    """What a verb module provides."""
+    """What a verb module provides: its help line, its exit codes beyond 0 and 2 (what
+    each means for this verb) and examples, shown by ``ckpt VERB --help``."""
 
-    HELP: str
+    @property
+    def HELP(self) -> str: ...
+    @property
+    def EXITS(self) -> Mapping[int, str]: ...
+    @property
+    def EXAMPLES(self) -> Sequence[str]: ...
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
@@ -57,11 +72,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, verb in _VERBS.items():
-        verb_parser = subparsers.add_parser(name, help=verb.HELP)
+        verb_parser = subparsers.add_parser(
+            name,
+            help=verb.HELP,
+            description=_description(verb),
+            epilog=_epilog(verb),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         verb.add_arguments(verb_parser)
         verb_parser.add_argument("--json", action="store_true", help="print JSON")
         verb_parser.set_defaults(func=verb.run)
     return parser
+
+
+def _description(verb: _Verb) -> str:
+    """The verb's help line, then its module docstring past the synopsis, as plain text."""
+    details = (inspect.getdoc(verb) or "").partition("\n\n")[2].replace("``", "`")
+    return f"{verb.HELP[0].upper()}{verb.HELP[1:]}.\n\n{details}".strip()
+
+
+def _epilog(verb: _Verb) -> str:
+    exits = {
+        EXIT_OK: "success",
+        **verb.EXITS,
+        EXIT_USAGE: "usage error (the message says what to type)",
+    }
+    lines = ["exit codes:"]
+    lines += [f"  {code:<4}{meaning}" for code, meaning in sorted(exits.items())]
+    lines += ["", "example:" if len(verb.EXAMPLES) == 1 else "examples:"]
+    lines += [f"  {example}" for example in verb.EXAMPLES]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,8 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except CheckpointCompatError as exc:
-        code = EXIT_UNSAFE if isinstance(exc, UnsafeCheckpointError) else EXIT_FAILURE
-        return _fail(args, str(exc), getattr(exc, "path", None), code)
+        return _fail(args, str(exc), getattr(exc, "path", None), _exit_code(exc))
     except OSError as exc:  # a file the verb touched outside the library's own checks
         path = exc.filename
         return _fail(args, f"{path}: {exc.strerror or exc}", path, EXIT_FAILURE)
@@ -91,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return _fail(args, reason, None, EXIT_FAILURE)
     return code
+
+
+def _exit_code(exc: CheckpointCompatError) -> int:
+    if isinstance(exc, UnsafeCheckpointError):
+        return EXIT_UNSAFE
+    return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_FAILURE
 
 
 def _fail(args: argparse.Namespace, message: str, path: object, code: int) -> int:

@@ -1,7 +1,10 @@
-"""``ckpt convert SRC DST.pt``: write one checkpoint as a verified v1 checkpoint.
+"""``ckpt convert SRC DST``: write one checkpoint as a verified v1 checkpoint.
 
-``DST`` is ``<run>.e<8-digit epoch>.pt`` or an existing directory (the output is then
-named after the source). Exit 3 when the source is refused as unsafe: nothing is written.
+`DST` is a v1 name (`<run>.e<8-digit epoch>.pt`), a directory (an existing one, or `DIR/`
+to create; the output is named after the source), or any `name.pt`, written as is with its
+sidecar beside it (`CheckpointManager` lists v1 names only, so a warning suggests one).
+Converting the same source to the same place again verifies the output and says "already
+done". Nothing is written when the source is refused as unsafe.
 """
 
 from __future__ import annotations
@@ -9,9 +12,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._output import EXIT_OK, print_json, print_table, print_warning
+from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, print_warning
 
 HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
+EXITS = {
+    EXIT_FAILURE: "the conversion failed (the message names the file and what is missing)",
+    EXIT_UNSAFE: "the source was refused as unsafe: nothing was written",
+}
+EXAMPLES = (
+    "ckpt convert runs/old/model_0005.pt runs/new/run7.e00000005.pt",
+    "ckpt convert runs/old/model_0005.pt converted/",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

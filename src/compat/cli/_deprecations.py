@@ -11,12 +11,15 @@ import os
 from pathlib import Path
 
 from checkpoint._wording import plural
+from checkpoint.errors import LedgerMissingError, UsageError
 from compat.host._config import ENV_LEDGER
 from compat.host._ledger import read_jsonl
 
-from ._output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
+from ._output import EXIT_FAILURE, EXIT_OK, print_json, print_table
 
 HELP = "show which legacy APIs were used, where, and how often"
+EXITS = {EXIT_FAILURE: "there is no ledger at that path"}
+EXAMPLES = (f"{ENV_LEDGER}=ledger.jsonl pytest && ckpt deprecations --ledger ledger.jsonl",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,11 +36,9 @@ def run(args: argparse.Namespace) -> int:
         Path(os.environ[ENV_LEDGER]) if os.environ.get(ENV_LEDGER) else None
     )
     if path is None:
-        print_error(f"no ledger: pass --ledger PATH or set {ENV_LEDGER}")
-        return EXIT_USAGE
+        raise UsageError(f"no ledger: pass --ledger PATH or set {ENV_LEDGER}")
     if not path.is_file():
-        print_error(f"{path}: no ledger there; run your program or tests with {ENV_LEDGER}={path}")
-        return EXIT_FAILURE
+        raise LedgerMissingError(path, ENV_LEDGER)
     records = read_jsonl(path)
     if args.json:
         print_json(records)

@@ -7,13 +7,20 @@ from pathlib import Path
 
 from checkpoint._wording import plural
 
-from ._output import EXIT_OK, EXIT_UNSAFE, print_json, print_table
+from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
 HELP = "show what a checkpoint holds and whether it is safe, without loading it"
+EXITS = {
+    EXIT_FAILURE: "the file is missing, unreadable or not a checkpoint",
+    EXIT_UNSAFE: "the file would be refused as unsafe (nothing in it was run)",
+}
+EXAMPLES = ("ckpt inspect runs/old/model_0004.pt",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, metavar="PATH")
+    parser.add_argument(
+        "path", type=Path, metavar="PATH", help="a checkpoint file or checkpoint folder"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 """``ckpt migrate DIR [--out DIR] [--jobs N] [--dry-run]``: upgrade a whole run tree to v1.
 
-Outputs go to ``<DIR>-v1`` next to ``DIR`` unless ``--out`` names another place; sources
-are never modified. Exit 0 when every file converted, was already done or was skipped;
-1 when any conversion failed; 3 when the only problems are files refused as unsafe; 130
-when Ctrl-C stopped it (after the files in flight: re-running the same command resumes).
+Outputs go to `DIR-v1` next to `DIR` unless `--out` names another place outside `DIR`;
+sources are never modified, and re-running the same command resumes: what is already
+done is verified and said so. `--dry-run` reads each file's pickle statically (no tensor
+data) and reports what the real run would do, with the exit code it would give. Finding no
+checkpoint at all is a failure (exit 1), as for `ckpt ls` and `ckpt verify`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from checkpoint.errors import CheckpointNotFoundError
 
+from ._arguments import existing_tree, output_tree, worker_count
 from ._output import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -35,26 +37,36 @@ if TYPE_CHECKING:
 WORKER_ENTRY = "compat.upgrade._migrate:_work"
 
 
-def _jobs(value: str) -> int:
-    jobs = int(value)
-    if jobs < 1:
-        raise argparse.ArgumentTypeError(f"--jobs {value}: use at least 1")
-    return jobs
-
-
 HELP = "convert every checkpoint below DIR to v1 (verified, resumable)"
+EXITS = {
+    EXIT_FAILURE: "a conversion failed, or no checkpoint was found",
+    EXIT_UNSAFE: "the only problems are files refused as unsafe",
+    EXIT_INTERRUPTED: "Ctrl-C stopped it after the files in flight; re-run to resume",
+}
+EXAMPLES = (
+    "ckpt migrate runs/old --dry-run",
+    "ckpt migrate runs/old --out runs/old-v1 --jobs 2",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", type=Path, metavar="DIR")
-    parser.add_argument("--out", type=Path, help="output tree (default: DIR-v1 next to DIR)")
-    parser.add_argument("--jobs", type=_jobs, default=1, help="worker processes (default 1)")
-    parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    parser.add_argument(
+        "dir", type=Path, metavar="DIR", help="the tree of legacy checkpoints to upgrade"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output tree, outside DIR (default: DIR-v1 next to DIR)"
+    )
+    parser.add_argument(
+        "--jobs", type=worker_count, default=1, help="files converted at a time (default 1)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would happen, write nothing"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.dir.is_dir():
-        raise CheckpointNotFoundError("is not a directory; pass a run tree to migrate", args.dir)
+    existing_tree(args.dir, "migrate", "ckpt convert {path} OUT_DIR/")
+    args.out = output_tree(args.out, args.dir)
     from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
     # From here on Ctrl-C only asks the run to stop: before torch is imported (its import can
@@ -73,11 +85,10 @@ def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) 
     from compat.upgrade._migrate import (  # imports torch: only when run
         MigrationInterrupted,
         Status,
-        default_out,
         migrate,
     )
 
-    out = args.out if args.out is not None else default_out(args.dir)
+    out: Path = args.out
     try:
         outcomes = migrate(
             args.dir,
@@ -95,6 +106,12 @@ def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) 
             f"{interrupted.not_started} not started; re-run the same command to resume"
         )
         return EXIT_INTERRUPTED
+    if all(outcome.status is Status.SKIPPED for outcome in outcomes):
+        passed = f" ({len(outcomes)} other files passed over)" if outcomes else ""
+        raise CheckpointNotFoundError(
+            f"no checkpoint to migrate below it{passed}; `ckpt inspect FILE` says what a file is",
+            args.dir,
+        )
     _report(args, out, outcomes, Status, None)
     statuses = {outcome.status for outcome in outcomes}
     if Status.FAILED in statuses:
@@ -128,7 +145,7 @@ def _report(
     if not_started is not None:
         summary = f"{summary or 'nothing finished'}; {not_started} not started (interrupted)"
     print_table(
-        f"migrate {args.dir} -> {out}: {summary or 'no checkpoints found'}",
+        f"migrate {args.dir} -> {out}: {summary or 'nothing finished'}",
         ("status", "source", "detail"),
         ((str(o.status), str(o.source), o.detail) for o in outcomes),
     )

@@ -12,21 +12,29 @@ import argparse
 from pathlib import Path
 
 from checkpoint._wording import plural
-from checkpoint.errors import PluginError
+from checkpoint.errors import PluginError, UsageError
 from compat.host import _pluginhost, _pyproject
 from compat.host._config import ENV_DISABLE, env_names
 from compat.host._pluginhost import PluginStatus, get_host
 
-from ._output import EXIT_OK, EXIT_USAGE, print_error, print_json, print_table
+from ._output import EXIT_FAILURE, EXIT_OK, print_json, print_table
 
 _ACTIONS = ("list", "enable", "disable")
 
 
 HELP = "list compat plugins, or switch one on or off for this project"
+EXITS = {EXIT_FAILURE: "the plugin cannot be switched (the message says why and how)"}
+EXAMPLES = ("ckpt plugins", "ckpt plugins disable policy_store")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=_ACTIONS, default="list")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=_ACTIONS,
+        default="list",
+        help="list the plugins (default), or enable or disable NAME for this project",
+    )
     parser.add_argument("name", nargs="?", metavar="NAME", help="plugin to enable or disable")
 
 
@@ -34,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(as_json=args.json)
     if args.name is None:
-        print_error(f"`ckpt plugins {args.action}` needs the NAME of a plugin")
-        return EXIT_USAGE
+        raise UsageError(
+            f"`ckpt plugins {args.action}` needs the NAME of a plugin; `ckpt plugins` lists them"
+        )
     return _switch(args.name, enable=args.action == "enable", as_json=args.json)
 
 

@@ -26,11 +26,24 @@ HELP = (
     "check checkpoints: v1 against their sidecars, anything else by a safe load with every "
     "CRC (a directory: all below it)"
 )
+EXITS = {
+    EXIT_FAILURE: "a checkpoint failed its check, or no checkpoint was found",
+    EXIT_UNSAFE: "the only failures are files refused as unsafe",
+}
+EXAMPLES = (
+    "ckpt verify runs/run7/checkpoints",
+    "ckpt verify runs/run7/checkpoints/run7.e00000005.pt",
+)
 _SIDECAR = ".yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, metavar="PATH|DIR")
+    parser.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH|DIR",
+        help="a checkpoint, or a directory: every checkpoint below it",
+    )
 
 
 def _v1_role(name: str) -> FileRole | None:

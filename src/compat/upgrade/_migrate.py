@@ -43,7 +43,7 @@ from checkpoint.errors import (
     UnsafeCheckpointError,
 )
 from compat.engine._bundles import enabled_layouts
-from compat.engine._safe import load
+from compat.engine._safe import Verdict, inspect, load
 from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
 from compat.upgrade._convert import require_every_tensor
 from compat.upgrade._draft import initial_draft, provenance, sha256_of
@@ -57,7 +57,6 @@ __all__ = [
     "MigrationInterrupted",
     "Outcome",
     "Status",
-    "default_out",
     "migrate",
 ]
 
@@ -116,12 +115,6 @@ class MigrationInterrupted(KeyboardInterrupt):
         self.outcomes = outcomes  # of every file found, the conversions that finished included
         self.done = done  # conversions that finished (converted, already done, failed...)
         self.not_started = not_started
-
-
-def default_out(root: Path) -> Path:
-    """``<DIR>-v1`` next to ``DIR``: never inside the source tree."""
-    resolved = root.resolve()
-    return resolved.with_name(f"{resolved.name}-v1")
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -321,7 +314,7 @@ def _work(  # noqa: PLR0911 - one outcome per way a file can end
     if verdict is not None:
         return verdict
     if dry_run:
-        return Outcome(job.source, Status.PENDING, "dry run: nothing written")
+        return _preview(job.source)
     try:
         return _convert(job, sha256, converters, consult)
     except UnsafeCheckpointError as exc:
@@ -332,6 +325,21 @@ def _work(  # noqa: PLR0911 - one outcome per way a file can end
         return Outcome(job.source, Status.FAILED, _reason(exc))
     except Exception as exc:  # a bug must not stop the other conversions
         return Outcome(job.source, Status.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+def _preview(source: Path) -> Outcome:
+    """What the real run would make of ``source``, from the static scan alone (no tensor
+    data is read): refused, unreadable, or to convert. Its status gives the same exit code."""
+    try:
+        report = inspect(source)
+    except UnsafeCheckpointError as exc:
+        return Outcome(source, Status.REFUSED, f"would be refused ({_reason(exc)})")
+    except CheckpointCompatError as exc:
+        return Outcome(source, Status.FAILED, f"unreadable ({_reason(exc)})")
+    if report.verdict is Verdict.REFUSED:
+        unsafe = ", ".join(report.refused_globals) or "; ".join(report.reasons)
+        return Outcome(source, Status.REFUSED, f"would be refused (unsafe: {unsafe})")
+    return Outcome(source, Status.PENDING, f"dry run: nothing written ({report.format})")
 
 
 def _convert(job: _Job, sha256: str, converters: ConverterIndex, consult: _Consult) -> Outcome:
