@@ -17,7 +17,7 @@ import math
 import os
 import stat
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +53,7 @@ from ._naming import (
     parse_v1_name,
     stem,
 )
-from ._selection import Mode, metric_value, numeric
+from ._selection import Mode, has_metric, metric_value
 from ._sidecar import parse_sidecar, read_sidecar_bytes
 from ._storage import directory_lock
 from .errors import CheckpointError, DamagedSidecarWarning, SidecarError
@@ -170,7 +170,7 @@ class Listing:
         sign = 1.0 if mode == "max" else -1.0
         if column is None:  # no column for it: each row's metadata is read
             found = [(self.metadata_of(row), epochs[row], row) for row in rows]
-            missing = sum(not _has_number(metadata, metric) for metadata, _, _ in found)
+            missing = sum(not has_metric(metadata, metric) for metadata, _, _ in found)
             keyed = [_rank_key(metric_value(m, metric), sign, e, r) for m, e, r in found]
         else:
             missing = len(rows) - len(column.keys() & set(rows))
@@ -185,7 +185,7 @@ class Listing:
         decode_all(self._fresh(name) for name in fresh)
         for name in fresh:
             metadata, entry = self.metadata_of(name), self._fresh(name)
-            missing += not _has_number(metadata, metric)
+            missing += not has_metric(metadata, metric)
             keyed.append(_rank_key(metric_value(metadata, metric), sign, entry.epoch, name))
         chosen = heapq.nlargest(n, keyed, key=lambda item: item[:3])
         return [item[3] for item in chosen], len(rows) + len(fresh), missing
@@ -274,7 +274,7 @@ class Listing:
         return [
             ref in column
             if column is not None and isinstance(ref, int)
-            else _has_number(self.metadata_of(ref), metric)
+            else has_metric(self.metadata_of(ref), metric)
             for _, ref in refs
         ]
 
@@ -321,15 +321,6 @@ def _rank_key(value: float, sign: float, epoch: int, ref: Ref) -> tuple[bool, fl
     """Larger is better: a number before NaN, then the better value, then the newer epoch."""
     real = not math.isnan(value)
     return real, sign * value if real else 0.0, epoch, ref
-
-
-def _has_number(metadata: Mapping[str, Any], metric: str) -> bool:
-    value: Any = metadata
-    for part in metric.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return numeric(value) is not None
 
 
 def _read_sidecar(directory: Path, name: str) -> Any:

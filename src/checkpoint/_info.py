@@ -22,14 +22,17 @@ class CheckpointInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     legacy: bool = False
     legacy_scheme: str | None = None
+    url: str | None = None
+    """For a checkpoint in object storage, the weights' URL (``s3://bucket/run/r.e00000005.pt``);
+    ``path`` is then their path inside that filesystem (``bucket/run/r.e00000005.pt``)."""
 
     @property
     def uri(self) -> str:
-        return self.path.resolve().as_uri()
+        return self.url if self.url is not None else self.path.resolve().as_uri()
 
     @property
     def sidecar_path(self) -> Path | None:
-        return None if self.legacy else self.path.with_suffix(".yaml")
+        return None if self.legacy or self.url is not None else self.path.with_suffix(".yaml")
 
     def key_and_version(self) -> tuple[str, int]:
         """``(run_name, epoch)``: the identity a stats database keys results by."""

@@ -58,15 +58,18 @@ from ._storage import (
     staged,
     sweep_stale_temp_files,
 )
+from ._store import local_path_of
 from ._weights_only import check_weights_only, read_weights_only
 from .errors import (
     CheckpointCorruptError,
+    CheckpointExistsError,
     CheckpointNotFoundError,
     InvalidCheckpointRequestError,
     MetricMissingWarning,
 )
 
 Strategy = Literal["latest", "best", "all"]
+Ranked = tuple["builtins.list[CheckpointInfo]", int, int, Callable[[], "builtins.list[str]"]]
 WEIGHTS_ONLY_BYPASSABLE = Version(torch.__version__) < Version("2.6")
 """Before torch 2.6, ``weights_only=True`` could be bypassed by a crafted file (CVE-2025-32434)."""
 TRAINER_STATE_VERSION = 1
@@ -104,7 +107,17 @@ class CheckpointManager:
     Each commit and deletion also updates the directory's index under that
     lock, so listings in any process read a handful of lines, not every sidecar.
     Temp files that a killed writer left behind are swept by the first write.
+
+    A URL other than ``file://`` (``s3://bucket/prefix/run7``, any fsspec protocol) gives
+    the object-storage manager (``_remote``); ``storage_options`` go to fsspec.
     """
+
+    def __new__(cls, run_dir: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
+        if cls is CheckpointManager and local_path_of(os.fspath(run_dir)) is None:
+            from ._remote import RemoteCheckpointManager
+
+            return super().__new__(RemoteCheckpointManager)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -114,11 +127,25 @@ class CheckpointManager:
         keep_best: int | None = None,
         metric: str = "score",
         mode: Mode = "max",
+        *,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.run_dir = Path(run_dir)
+        local = local_path_of(os.fspath(run_dir))
+        if local is None or storage_options:
+            raise InvalidCheckpointRequestError(
+                "storage_options are for URLs of object storage (s3://...); a local "
+                "run_dir takes none",
+                os.fspath(run_dir),
+            )
+        self.run_dir = local
+        self._configure(run_name, CheckpointOptions(keep_last, keep_best, metric, mode))
+
+    def _configure(self, run_name: str, options: CheckpointOptions) -> None:
         self.run_name = validate_run_name(run_name)
-        self.options = CheckpointOptions(keep_last, keep_best, metric, mode)
-        self._retention = retention_policy(keep_last, keep_best, metric, mode)
+        self.options = options
+        self._retention = retention_policy(
+            options.keep_last, options.keep_best, options.metric, options.mode
+        )
         self._swept = False
 
     def __repr__(self) -> str:
@@ -143,13 +170,7 @@ class CheckpointManager:
         ``legacy_metadata``). ``verify`` is called with the written, synced weights file
         before anything is committed; if it raises, nothing is.
         """
-        validate_epoch(epoch)
-        state = require_tensors(agent.state_dict() if isinstance(agent, nn.Module) else agent)
-        figures = self._figures(epoch, metadata)
-        figures["converted_from"] = provenance
-        figures["legacy_metadata"] = plain_data(legacy_metadata, "legacy_metadata")
-        architecture = architecture_of(agent) if isinstance(agent, nn.Module) else None
-        draft = self._draft_sidecar(figures, architecture)
+        state, draft = self._prepare_save(agent, epoch, metadata, provenance, legacy_metadata)
         weights = self._path(epoch, WEIGHTS_SUFFIX)
         sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
         self._refuse_existing(epoch)
@@ -176,6 +197,23 @@ class CheckpointManager:
         self._retire()
         return CheckpointInfo(self.run_name, epoch, weights, sidecar.flat_metadata())
 
+    def _prepare_save(
+        self,
+        agent: nn.Module | Mapping[str, torch.Tensor],
+        epoch: int,
+        metadata: Mapping[str, Any] | None,
+        provenance: ConvertedFrom | None,
+        legacy_metadata: object,
+    ) -> tuple[dict[str, torch.Tensor], Sidecar]:
+        """The state to save and its sidecar's draft, validated before any byte is written."""
+        validate_epoch(epoch)
+        state = require_tensors(agent.state_dict() if isinstance(agent, nn.Module) else agent)
+        figures = self._figures(epoch, metadata)
+        figures["converted_from"] = provenance
+        figures["legacy_metadata"] = plain_data(legacy_metadata, "legacy_metadata")
+        architecture = architecture_of(agent) if isinstance(agent, nn.Module) else None
+        return state, self._draft_sidecar(figures, architecture)
+
     def save_trainer_state(
         self,
         optimizer: torch.optim.Optimizer | Mapping[str, Any] | None,
@@ -191,6 +229,27 @@ class CheckpointManager:
         may hold only tensors, numbers, strings and containers of those.
         ``verify`` is called with the written, synced file before it is committed.
         """
+        state = self._trainer_state(optimizer, epoch, agent_step, extra)
+        path = self._path(epoch, TRAINER_SUFFIX)
+        self._prepare_writes()
+        with staged(path) as temp:
+            torch.save(state, temp.file)
+            temp.sync()
+            if verify is not None:
+                verify(temp.path)
+            with directory_lock(self.run_dir):
+                temp.commit()
+                fsync_directory(self.run_dir)
+        self._retire()
+        return path
+
+    def _trainer_state(
+        self,
+        optimizer: torch.optim.Optimizer | Mapping[str, Any] | None,
+        epoch: int,
+        agent_step: int,
+        extra: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         validate_epoch(epoch)
         validate_epoch(agent_step)
         optimizer_state = (
@@ -205,18 +264,7 @@ class CheckpointManager:
             "extra": dict(extra or {}),
         }
         require_weights_only_storable(state)
-        path = self._path(epoch, TRAINER_SUFFIX)
-        self._prepare_writes()
-        with staged(path) as temp:
-            torch.save(state, temp.file)
-            temp.sync()
-            if verify is not None:
-                verify(temp.path)
-            with directory_lock(self.run_dir):
-                temp.commit()
-                fsync_directory(self.run_dir)
-        self._retire()
-        return path
+        return state
 
     # -- listing and selecting ------------------------------------------------
 
@@ -272,16 +320,30 @@ class CheckpointManager:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InvalidCheckpointRequestError(f"n={n!r}: select at least one checkpoint")
         if strategy == "latest":
-            listing = self._listing()
-            return [listing.info(ref) for _, ref in self._newest(listing, n)]
+            return self._latest_n(n)
         return self._best(metric or self.options.metric, n)
 
-    def _best(self, metric: str, n: int) -> builtins.list[CheckpointInfo]:
+    def _latest_n(self, n: int) -> builtins.list[CheckpointInfo]:
+        listing = self._listing()
+        return [listing.info(ref) for _, ref in self._newest(listing, n)]
+
+    def _rank(self, metric: str, n: int) -> Ranked:
+        """The best ``n`` by ``metric``, how many there are, how many lack it, and (for the
+        error when all do) the numeric metric names they have."""
         with gc_paused():
             listing = self._listing()
             chosen, total, missing = listing.best(self.run_name, metric, self.options.mode, n)
+        return (
+            [listing.info(ref) for ref in chosen],
+            total,
+            missing,
+            lambda: listing.metric_names(listing.refs(self.run_name)),
+        )
+
+    def _best(self, metric: str, n: int) -> builtins.list[CheckpointInfo]:
+        chosen, total, missing, metric_names = self._rank(metric, n)
         if total and missing == total:
-            names = listing.metric_names(listing.refs(self.run_name))
+            names = metric_names()
             more = f" and {len(names) - 20} more" if len(names) > 20 else ""
             raise InvalidCheckpointRequestError(
                 f"no checkpoint of run {self.run_name!r} has the metric {metric!r}; the "
@@ -297,7 +359,7 @@ class CheckpointManager:
                 MetricMissingWarning,
                 stacklevel=3,
             )
-        return [listing.info(ref) for ref in chosen]
+        return chosen
 
     # -- loading --------------------------------------------------------------
 
@@ -319,10 +381,13 @@ class CheckpointManager:
         """
         info = self._find(epoch)
         if model is None:
-            assert info.sidecar_path is not None
-            model = rebuild(read_sidecar(info.sidecar_path).architecture, info.path)
+            model = rebuild(self._sidecar_of(info).architecture, info.path)
         model.load_state_dict(self._load_weights(info, device))
         return model.to(device)
+
+    def _sidecar_of(self, info: CheckpointInfo) -> Sidecar:
+        assert info.sidecar_path is not None
+        return read_sidecar(info.sidecar_path)
 
     def _load_weights(
         self, info: CheckpointInfo, device: str | torch.device
@@ -492,11 +557,14 @@ class CheckpointManager:
         """Raise ``InvalidCheckpointRequestError`` if ``epoch`` is already committed."""
         sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
         if sidecar_path.exists():
-            raise InvalidCheckpointRequestError(
-                f"epoch {epoch} of run {self.run_name!r} is already committed; "
-                f"save under a new epoch or call delete({epoch}) first",
-                sidecar_path,
-            )
+            raise self._taken(epoch, sidecar_path)
+
+    def _taken(self, epoch: int, where: Path | str) -> CheckpointExistsError:
+        return CheckpointExistsError(
+            f"epoch {epoch} of run {self.run_name!r} is already committed; "
+            f"save under a new epoch or call delete({epoch}) first",
+            where,
+        )
 
     def _draft_sidecar(self, figures: dict[str, Any], architecture: Any) -> Sidecar:
         """Validate the sidecar before any byte is written; sha256 and size come later."""

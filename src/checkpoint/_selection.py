@@ -42,6 +42,16 @@ def metric_value(metadata: Mapping[str, Any], metric: str) -> float:
     return math.nan if number is None else number
 
 
+def has_metric(metadata: Mapping[str, Any], metric: str) -> bool:
+    """Whether ``metric`` is recorded as a number (NaN counts: it was recorded)."""
+    value: Any = metadata
+    for part in metric.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return False
+        value = value[part]
+    return numeric(value) is not None
+
+
 def rank(infos: Iterable[CheckpointInfo], metric: str, mode: Mode) -> list[CheckpointInfo]:
     """Best first: NaN last, ties broken by the newer epoch."""
     sign = -1.0 if mode == "max" else 1.0

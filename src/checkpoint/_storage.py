@@ -15,7 +15,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -131,7 +131,7 @@ class HashingWriter:
     A sink without a readable file descriptor (``io.BytesIO``) is hashed in line throughout.
     """
 
-    def __init__(self, sink: BinaryIO) -> None:
+    def __init__(self, sink: BinaryIO | IO[bytes]) -> None:
         self._sink = sink
         self._digest = hashlib.sha256()
         self._fd = _readable_fd(sink)
@@ -225,7 +225,7 @@ class HashingWriter:
         self._thread.join()
 
 
-def _readable_fd(sink: BinaryIO) -> int | None:
+def _readable_fd(sink: BinaryIO | IO[bytes]) -> int | None:
     """The file descriptor a hashing thread can ``pread`` what ``sink`` wrote from."""
     try:
         fd = sink.fileno()
@@ -237,12 +237,21 @@ def _readable_fd(sink: BinaryIO) -> int | None:
 def save_hashed(obj: object, temp: TempFile) -> tuple[str, int]:
     """``torch.save`` into ``temp`` and fsync it; returns (sha256 hex, size) of the bytes
     written. The hash of a large file completes while the fsync runs."""
+    return stream_hashed(obj, temp.file, then=temp.sync)
+
+
+def stream_hashed(
+    obj: object, sink: BinaryIO | IO[bytes], then: Callable[[], None] | None = None
+) -> tuple[str, int]:
+    """``torch.save`` into ``sink`` (a file, or an upload that keeps no copy), calling
+    ``then`` once all is written; returns (sha256 hex, size) of the bytes written."""
     import torch
 
-    writer = HashingWriter(temp.file)
+    writer = HashingWriter(sink)
     try:
         torch.save(obj, cast(IO[bytes], writer))
-        temp.sync()
+        if then is not None:
+            then()
         return writer.finish()
     except Exception as exc:
         if writer.error is not None and writer.error is not exc:

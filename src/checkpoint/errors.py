@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointCompatError",
     "CheckpointCorruptError",
     "CheckpointError",
+    "CheckpointExistsError",
     "CheckpointNotFoundError",
     "CheckpointWriteError",
     "CompatDeprecationWarning",
@@ -26,10 +27,14 @@ __all__ = [
     "LedgerMissingError",
     "LegacyCheckpointError",
     "MetricMissingWarning",
+    "MissingExtraError",
     "NothingToConvertError",
     "PluginError",
     "RemovedAPIError",
     "SidecarError",
+    "StorageAccessError",
+    "StorageError",
+    "StorageNotFoundError",
     "UnconvertibleCheckpointError",
     "UnknownArchitectureError",
     "UnpublishableArtifactError",
@@ -46,10 +51,14 @@ class CheckpointCompatError(Exception):
 
 
 class CheckpointError(CheckpointCompatError):
-    """An error of the `checkpoint` manager, optionally tied to a file."""
+    """An error of the `checkpoint` manager, optionally tied to a file or an object's URL.
+
+    A URL (``s3://bucket/key``) is kept whole in ``url``: a ``Path`` would fold its ``//``.
+    """
 
     def __init__(self, message: str, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else None
+        self.url = path if isinstance(path, str) and "://" in path else None
+        self.path = Path(path) if path is not None and self.url is None else None
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 
@@ -68,6 +77,11 @@ class InvalidStateError(CheckpointError, TypeError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No committed checkpoint matches the request."""
+
+
+class CheckpointExistsError(InvalidCheckpointRequestError):
+    """The epoch is already committed, or another writer committed it first (object storage:
+    its sidecar was created before ours, and ours was not)."""
 
 
 class CheckpointCorruptError(CheckpointError):
@@ -89,6 +103,22 @@ class MetricMissingWarning(UserWarning):
 
 class CheckpointWriteError(CheckpointError, OSError):
     """Writing a checkpoint failed; nothing half-written was left visible."""
+
+
+class StorageError(CheckpointError, OSError):
+    """Object storage refused or failed a request; the message names the URL and the fix."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The bucket (or the filesystem's root) a URL names does not exist."""
+
+
+class StorageAccessError(StorageError, PermissionError):
+    """No credentials were found, or the ones found may not do what was asked."""
+
+
+class MissingExtraError(CheckpointCompatError, ImportError):
+    """A URL needs a package that is an optional extra (``checkpoint-compat[s3]``)."""
 
 
 class LegacyCheckpointError(CheckpointError):

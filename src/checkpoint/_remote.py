@@ -1,0 +1,358 @@
+"""The manager of a run in object storage: the same API, a commit protocol without rename.
+
+A save streams the weights to their final name, created exclusively (``If-None-Match: *``)
+in parts, with the sha256 computed on the way; then it creates the sidecar, exclusively
+too: that object is the commit. A listing counts a pair only once both exist, so a reader
+never sees weights without their sidecar. Of two writers of one epoch, the second to
+complete its weights upload gets ``CheckpointExistsError`` and nothing of it is visible. A
+writer killed mid-upload leaves an incomplete multipart upload (never visible); one killed
+between the two objects leaves weights without a sidecar, which no listing shows and which
+the first write of a later manager removes once they are ``ORPHAN_GRACE_SECONDS`` old (an
+upload in progress is younger). Retention lists after the commit and deletes only this
+run's objects, sidecar first.
+
+Loading downloads the weights to a temporary file and goes through the local checks and
+``torch.load(mmap=True)``: memory holds the state once, and every safety check is the one
+local runs have.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._indexfile import numeric_paths
+from ._info import CheckpointInfo
+from ._integrity import verify_file_pair
+from ._manager import CheckpointManager, CheckpointOptions, Ranked
+from ._naming import (
+    SIDECAR_SUFFIX,
+    TRAINER_SUFFIX,
+    WEIGHTS_SUFFIX,
+    FileRole,
+    parse_v1_name,
+    stem,
+    validate_epoch,
+)
+from ._remotecatalog import REWRITE_AFTER, RemoteListing, info_of, list_remote
+from ._selection import Mode, has_metric, rank
+from ._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, dump_sidecar, parse_sidecar
+from ._storage import stream_hashed
+from ._store import FsspecStore
+from ._weights_only import read_weights_only
+from .errors import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointExistsError,
+    CheckpointNotFoundError,
+    InvalidCheckpointRequestError,
+)
+
+ORPHAN_GRACE_SECONDS = 3600.0
+"""Weights without a sidecar younger than this may be a save in progress, and are kept."""
+
+
+class RemoteCheckpointManager(CheckpointManager):
+    """``CheckpointManager`` for a URL: ``s3://bucket/prefix/run7`` or any fsspec URL."""
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        run_name: str,
+        keep_last: int | None = None,
+        keep_best: int | None = None,
+        metric: str = "score",
+        mode: Mode = "max",
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.store = FsspecStore(os.fspath(run_dir), storage_options)
+        self.url = self.store.url
+        self.run_dir = Path(self.store.root)
+        self._configure(run_name, CheckpointOptions(keep_last, keep_best, metric, mode))
+        self._unlisted_commits = 0
+
+    def __repr__(self) -> str:
+        return f"CheckpointManager({self.url!r}, {self.run_name!r}, {self.options})"
+
+    def _name(self, epoch: int, suffix: str) -> str:
+        return f"{stem(self.run_name, epoch)}{suffix}"
+
+    # -- saving ---------------------------------------------------------------
+
+    def save_agent(
+        self,
+        agent: nn.Module | Mapping[str, torch.Tensor],
+        epoch: int,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        provenance: ConvertedFrom | None = None,
+        legacy_metadata: object = None,
+        verify: Callable[[Path], None] | None = None,
+    ) -> CheckpointInfo:
+        """Upload the weights, then create the sidecar that commits them; then retention."""
+        if verify is not None:
+            raise InvalidCheckpointRequestError(
+                "verify= reads the written weights as a local file; save to a local run_dir "
+                "and upload the pair, or save without verify",
+                self.url,
+            )
+        state, draft = self._prepare_save(agent, epoch, metadata, provenance, legacy_metadata)
+        weights, sidecar_name = self._name(epoch, WEIGHTS_SUFFIX), self._name(epoch, SIDECAR_SUFFIX)
+        self._refuse_existing(epoch)
+        self._prepare_writes()
+        store = self.store
+        try:
+            with store.translated(weights), store.writer(weights, exclusive=True) as sink:
+                sha256, size = stream_hashed(state, sink)
+        except FileExistsError as exc:
+            raise self._taken_or_pending(epoch) from exc
+        sidecar = draft.model_copy(update={"sha256": sha256, "size": size})
+        try:
+            store.put(sidecar_name, dump_sidecar(sidecar), exclusive=True)
+        except FileExistsError as exc:  # a sidecar nobody paired with weights: not ours
+            store.delete([weights])  # created exclusively above: ours to remove
+            raise self._taken(epoch, store.url_of(sidecar_name)) from exc
+        self._unlisted_commits += 1
+        self._retire()
+        return info_of(store, sidecar_name, self.run_name, epoch, sidecar.flat_metadata())
+
+    def save_trainer_state(
+        self,
+        optimizer: torch.optim.Optimizer | Mapping[str, Any] | None,
+        epoch: int,
+        agent_step: int,
+        extra: Mapping[str, Any] | None = None,
+        *,
+        verify: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Upload the trainer state of ``epoch``; the object appears whole or not at all."""
+        if verify is not None:
+            raise InvalidCheckpointRequestError(
+                "verify= reads the written file locally; save without it", self.url
+            )
+        state = self._trainer_state(optimizer, epoch, agent_step, extra)
+        name = self._name(epoch, TRAINER_SUFFIX)
+        self._prepare_writes()
+        with self.store.translated(name), self.store.writer(name, exclusive=False) as sink:
+            torch.save(state, sink)
+        self._retire()
+        return self.run_dir / name
+
+    def _refuse_existing(self, epoch: int) -> None:
+        name = self._name(epoch, SIDECAR_SUFFIX)
+        if self.store.info(name) is not None:
+            raise self._taken(epoch, self.store.url_of(name))
+
+    def _taken_or_pending(self, epoch: int) -> CheckpointError:
+        """The error for weights that already exist: committed, or a save in progress (or
+        one that died, whose weights are removed once ``ORPHAN_GRACE_SECONDS`` old)."""
+        sidecar = self._name(epoch, SIDECAR_SUFFIX)
+        if self.store.info(sidecar) is not None:
+            return self._taken(epoch, self.store.url_of(sidecar))
+        return CheckpointExistsError(
+            f"another writer is saving epoch {epoch} of run {self.run_name!r} (its weights "
+            "are there, its sidecar not yet); save under a new epoch, or, if no writer is "
+            f"alive, call delete({epoch}) first",
+            self.store.url_of(self._name(epoch, WEIGHTS_SUFFIX)),
+        )
+
+    def _prepare_writes(self) -> None:
+        """On this manager's first write, remove the weights a dead writer left without a
+        sidecar, once older than ``ORPHAN_GRACE_SECONDS``."""
+        if self._swept:
+            return
+        listing = self._remote_listing()
+        now = time.time()
+        stale = [
+            obj.name
+            for obj in listing.unreferenced(self.run_name)
+            if obj.modified is not None and now - obj.modified > ORPHAN_GRACE_SECONDS
+        ]
+        self.store.delete(stale)
+        self._swept = True
+
+    def _retire(self) -> None:
+        """Apply retention after a commit (deleting only this run's objects, sidecars first);
+        without retention, list now and then so the index stays close to the run."""
+        if self._retention is None:
+            if self._unlisted_commits >= REWRITE_AFTER:
+                self._remote_listing()
+            return
+        listing = self._remote_listing()
+        committed = listing.infos(self.run_name)
+        kept = self._retention.keep(committed)
+        gone = [info.epoch for info in committed if info.epoch not in kept]
+        trainer = self._trainer_epochs(listing)
+        newest_trainer = max(trainer, default=None)
+        old_trainer = [e for e in trainer if e not in kept and e != newest_trainer]
+        self.store.delete(self._name(epoch, SIDECAR_SUFFIX) for epoch in gone)
+        self.store.delete(
+            [self._name(epoch, WEIGHTS_SUFFIX) for epoch in gone]
+            + [self._name(epoch, TRAINER_SUFFIX) for epoch in old_trainer]
+        )
+
+    # -- listing and selecting ------------------------------------------------
+
+    def _remote_listing(self) -> RemoteListing:
+        listing = list_remote(self.store)
+        self._unlisted_commits = 0
+        return listing
+
+    def list(self) -> builtins.list[CheckpointInfo]:
+        """This run's committed checkpoints by epoch (a damaged sidecar is warned about)."""
+        return self._remote_listing().infos(self.run_name)
+
+    def _committed(self) -> builtins.list[CheckpointInfo]:
+        return self.list()
+
+    def latest(self) -> CheckpointInfo | None:
+        infos = self.list()
+        return infos[-1] if infos else None
+
+    def _latest_n(self, n: int) -> builtins.list[CheckpointInfo]:
+        return self.list()[::-1][:n]
+
+    def _rank(self, metric: str, n: int) -> Ranked:
+        infos = self.list()
+        missing = sum(not has_metric(info.metadata, metric) for info in infos)
+        chosen = rank(infos, metric, self.options.mode)[:n]
+
+        def metric_names() -> builtins.list[str]:
+            return sorted({path for info in infos for path in numeric_paths(info.metadata)})
+
+        return chosen, len(infos), missing, metric_names
+
+    def _trainer_epochs(self, listing: RemoteListing | None = None) -> builtins.list[int]:
+        names = (listing or self._remote_listing()).objects
+        return sorted(
+            parsed.epoch
+            for parsed in map(parse_v1_name, names)
+            if parsed is not None
+            and parsed.role is FileRole.TRAINER
+            and parsed.run_name == self.run_name
+        )
+
+    # -- loading --------------------------------------------------------------
+
+    def _find(self, epoch: int | None) -> CheckpointInfo:
+        if epoch is None:
+            latest = self.latest()
+            if latest is None:
+                raise CheckpointNotFoundError(
+                    f"run {self.run_name!r} has no committed v1 checkpoint; save one first",
+                    self.url,
+                )
+            return latest
+        validate_epoch(epoch)
+        sidecar = self._read_sidecar(self._name(epoch, SIDECAR_SUFFIX))
+        if sidecar is None:
+            raise CheckpointNotFoundError(
+                f"run {self.run_name!r} has no committed checkpoint at epoch {epoch}; "
+                "mgr.list() shows the epochs it has",
+                self.url,
+            )
+        name = self._name(epoch, SIDECAR_SUFFIX)
+        return info_of(self.store, name, self.run_name, epoch, sidecar.flat_metadata())
+
+    def _read_sidecar(self, name: str) -> Sidecar | None:
+        try:
+            raw = self.store.get(name, MAX_SIDECAR_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        with relabelled(Path(name), self.store.url_of(name)):
+            return parse_sidecar(raw, Path(name))
+
+    def _sidecar_of(self, info: CheckpointInfo) -> Sidecar:
+        name = info.path.name.removesuffix(WEIGHTS_SUFFIX) + SIDECAR_SUFFIX
+        sidecar = self._read_sidecar(name)
+        if sidecar is None:
+            raise CheckpointNotFoundError("its sidecar is gone; it was deleted", info.uri)
+        return sidecar
+
+    def _load_weights(
+        self, info: CheckpointInfo, device: str | torch.device
+    ) -> dict[str, torch.Tensor]:
+        """Download, then load as a local file would be (memory-mapped: one copy in memory)."""
+        with self._downloaded(info.path.name) as local:
+            return super()._load_weights(replace(info, path=local, url=None), device)
+
+    def load_trainer_state(self, epoch: int | None = None) -> dict[str, Any] | None:
+        epochs = self._trainer_epochs()
+        if not epochs or (epoch is not None and epoch not in epochs):
+            return None
+        with self._downloaded(
+            self._name(max(epochs) if epoch is None else epoch, TRAINER_SUFFIX)
+        ) as local:
+            state = read_weights_only(local)
+            if not isinstance(state, dict):
+                raise CheckpointCorruptError(
+                    "is not a trainer state; resume from an earlier epoch", local
+                )
+            return state
+
+    def verify(self, epoch: int | None = None) -> CheckpointInfo:
+        """Download the pair and recompute its sha256; raise if it changed."""
+        info = self._find(epoch)
+        sidecar = info.path.name.removesuffix(WEIGHTS_SUFFIX) + SIDECAR_SUFFIX
+        with self._downloaded(info.path.name) as weights, self._downloaded(sidecar) as local:
+            verify_file_pair(weights, local)
+        return info
+
+    @contextmanager
+    def _downloaded(self, name: str) -> Iterator[Path]:
+        """The object ``name`` as a temporary local file; errors about it name its URL."""
+        with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
+            local = Path(directory) / name
+            try:
+                self.store.download(name, local)
+            except FileNotFoundError as exc:
+                raise CheckpointCorruptError(
+                    "is missing but its sidecar exists; restore it from a backup or delete "
+                    "the checkpoint",
+                    self.store.url_of(name),
+                ) from exc
+            with relabelled(local, self.store.url_of(name)):
+                yield local
+
+    # -- deleting -------------------------------------------------------------
+
+    def delete(self, epoch: int) -> None:
+        """Remove a checkpoint: its sidecar first (so it vanishes at once), then the rest."""
+        validate_epoch(epoch)
+        names = [
+            self._name(epoch, suffix) for suffix in (SIDECAR_SUFFIX, WEIGHTS_SUFFIX, TRAINER_SUFFIX)
+        ]
+        present = [name for name in names if self.store.info(name) is not None]
+        if not present:
+            raise CheckpointNotFoundError(
+                f"run {self.run_name!r} has no checkpoint at epoch {epoch} to delete; "
+                "mgr.list() shows the epochs it has",
+                self.url,
+            )
+        self.store.delete(present[:1])
+        self.store.delete(present[1:])
+
+
+@contextmanager
+def relabelled(label: Path, url: str) -> Iterator[None]:
+    """Errors about the local stand-in ``label`` of an object re-raised naming its URL."""
+    try:
+        yield
+    except CheckpointError as exc:
+        if exc.path != label:
+            raise
+        reason = str(exc).removeprefix(f"{label}: ")
+        with suppress(TypeError):
+            raise type(exc)(reason, url) from exc
+        raise
