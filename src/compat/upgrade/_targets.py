@@ -90,6 +90,6 @@ def v1_name_hint(target: Target, epoch: int) -> str | None:
         return None
     return (
         f"{target.stem}.pt is not a v1 checkpoint name, so CheckpointManager and `ckpt ls` "
-        f"will not list it; name it {target.run_name}.e{epoch:08d}.pt to make it one of run "
-        f"{target.run_name!r}'s checkpoints"
+        f"will not list it; name it {target.run_name}.e{epoch:08d}.pt to make it one of the "
+        f"checkpoints of run {target.run_name!r}"
     )
