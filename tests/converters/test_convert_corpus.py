@@ -180,6 +180,25 @@ def test_metadata_too_large_for_a_sidecar_fails_with_nothing_written(tmp_path: P
     assert not out.exists() or list(out.iterdir()) == []
 
 
+def test_metadata_too_deep_for_a_sidecar_fails_with_nothing_written(tmp_path: Path) -> None:
+    """A sidecar nests at most 48 levels: 50 nested dicts of metadata fail the conversion,
+    naming the file and the depth, before the trainer file or anything is written."""
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(50):
+        deep = {"a": deep}
+    source = tmp_path / "deep.pt"
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1)
+    torch.save(
+        {"model_state_dict": {"w": torch.ones(2)}, "optimizer": optimizer.state_dict(), "x": deep},
+        source,
+    )
+    out = tmp_path / "out"
+    with pytest.raises(UnconvertibleCheckpointError, match="more than 48 levels deep") as caught:
+        compat.convert(source, f"{out}/")
+    assert str(source) in str(caught.value)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
 TRAINER_SOURCES = [LEGACY / "torch-2.0.1" / f"trainer_state_{fmt}.pt" for fmt in ("zip", "legacy")]
 
 

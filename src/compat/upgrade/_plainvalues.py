@@ -3,7 +3,8 @@
 Legacy metadata goes to the YAML sidecar (plain data only) and trainer state to a file
 ``torch.load(weights_only=True)`` must read back. Values that fit neither (numpy arrays
 in metadata, inert views of unknown objects, devices) are kept in the closest plain form.
-Nesting is already bounded by the engine's plain-data views (``_plaindata.MAX_DEPTH``).
+Nesting is bounded by the engine's plain-data views (``_plaindata.MAX_DEPTH``), and a sidecar
+keeps at most ``MAX_SIDECAR_DEPTH`` levels: deeper metadata fails the conversion.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import torch
+
+from checkpoint._sidecar import MAX_SIDECAR_DEPTH
 
 #: Arrays up to this many elements are kept in metadata as lists; larger ones are summarised.
 MAX_LISTED_ELEMENTS = 256
@@ -67,13 +70,15 @@ def yaml_plain(*values: object) -> tuple[object, ...]:
 
 #: The most plain values one sidecar's metrics and legacy metadata hold together.
 MAX_SIDECAR_VALUES = 100_000
+#: How deep the metrics and the legacy metadata sit in a sidecar (root, then their key).
+_TOP_DEPTH = 2
 
 
 class _YamlView:
     def __init__(self) -> None:
         self.left = MAX_SIDECAR_VALUES
 
-    def view(self, value: object) -> object:
+    def view(self, value: object, depth: int = _TOP_DEPTH) -> object:
         self.left -= 1
         if self.left < 0:
             raise ValueError(
@@ -83,10 +88,18 @@ class _YamlView:
             )
         if isinstance(value, np.ndarray) and value.dtype == object:
             value = value.tolist()
+        if (
+            isinstance(value, Mapping | list | tuple | set | frozenset)
+            and depth > MAX_SIDECAR_DEPTH
+        ):
+            raise ValueError(
+                f"its metadata is nested more than {MAX_SIDECAR_DEPTH} levels deep, more than "
+                "a sidecar keeps"
+            )
         if isinstance(value, Mapping):
-            return {str(key): self.view(item) for key, item in value.items()}
+            return {str(key): self.view(item, depth + 1) for key, item in value.items()}
         if isinstance(value, list | tuple | set | frozenset):
-            return [self.view(item) for item in value]
+            return [self.view(item, depth + 1) for item in value]
         return _yaml_leaf(value)
 
 
