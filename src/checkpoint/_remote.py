@@ -48,7 +48,7 @@ from ._remotecatalog import REWRITE_AFTER, RemoteListing, info_of, list_remote
 from ._selection import Mode, has_metric, rank
 from ._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, dump_sidecar, parse_sidecar
 from ._storage import stream_hashed
-from ._store import FsspecStore
+from ._store import FsspecStore, Store
 from ._weights_only import read_weights_only
 from .errors import (
     CheckpointCorruptError,
@@ -217,21 +217,24 @@ class RemoteCheckpointManager(CheckpointManager):
         return self.list()
 
     def latest(self) -> CheckpointInfo | None:
-        infos = self.list()
-        return infos[-1] if infos else None
+        found = self._latest_n(1)
+        return found[0] if found else None
 
     def _latest_n(self, n: int) -> builtins.list[CheckpointInfo]:
-        return self.list()[::-1][:n]
+        listing = self._remote_listing()
+        return [listing.info(entry) for entry in listing.mine(self.run_name)[::-1][:n]]
 
     def _rank(self, metric: str, n: int) -> Ranked:
-        infos = self.list()
-        missing = sum(not has_metric(info.metadata, metric) for info in infos)
-        chosen = rank(infos, metric, self.options.mode)[:n]
+        """Ranked on the listing's entries: only the chosen become ``CheckpointInfo``."""
+        listing = self._remote_listing()
+        entries = listing.mine(self.run_name)
+        missing = sum(not has_metric(entry.metadata, metric) for entry in entries)
+        chosen = [listing.info(entry) for entry in rank(entries, metric, self.options.mode)[:n]]
 
         def metric_names() -> builtins.list[str]:
-            return sorted({path for info in infos for path in numeric_paths(info.metadata)})
+            return sorted({path for entry in entries for path in numeric_paths(entry.metadata)})
 
-        return chosen, len(infos), missing, metric_names
+        return chosen, len(entries), missing, metric_names
 
     def _trainer_epochs(self, listing: RemoteListing | None = None) -> builtins.list[int]:
         names = (listing or self._remote_listing()).objects
@@ -284,15 +287,15 @@ class RemoteCheckpointManager(CheckpointManager):
         self, info: CheckpointInfo, device: str | torch.device
     ) -> dict[str, torch.Tensor]:
         """Download, then load as a local file would be (memory-mapped: one copy in memory)."""
-        with self._downloaded(info.path.name) as local:
+        with downloaded(self.store, info.path.name) as local:
             return super()._load_weights(replace(info, path=local, url=None), device)
 
     def load_trainer_state(self, epoch: int | None = None) -> dict[str, Any] | None:
         epochs = self._trainer_epochs()
         if not epochs or (epoch is not None and epoch not in epochs):
             return None
-        with self._downloaded(
-            self._name(max(epochs) if epoch is None else epoch, TRAINER_SUFFIX)
+        with downloaded(
+            self.store, self._name(max(epochs) if epoch is None else epoch, TRAINER_SUFFIX)
         ) as local:
             state = read_weights_only(local)
             if not isinstance(state, dict):
@@ -304,26 +307,8 @@ class RemoteCheckpointManager(CheckpointManager):
     def verify(self, epoch: int | None = None) -> CheckpointInfo:
         """Download the pair and recompute its sha256; raise if it changed."""
         info = self._find(epoch)
-        sidecar = info.path.name.removesuffix(WEIGHTS_SUFFIX) + SIDECAR_SUFFIX
-        with self._downloaded(info.path.name) as weights, self._downloaded(sidecar) as local:
-            verify_file_pair(weights, local)
-        return info
-
-    @contextmanager
-    def _downloaded(self, name: str) -> Iterator[Path]:
-        """The object ``name`` as a temporary local file; errors about it name its URL."""
-        with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
-            local = Path(directory) / name
-            try:
-                self.store.download(name, local)
-            except FileNotFoundError as exc:
-                raise CheckpointCorruptError(
-                    "is missing but its sidecar exists; restore it from a backup or delete "
-                    "the checkpoint",
-                    self.store.url_of(name),
-                ) from exc
-            with relabelled(local, self.store.url_of(name)):
-                yield local
+        with verified_pair(self.store, info.path.name):
+            return info
 
     # -- deleting -------------------------------------------------------------
 
@@ -345,14 +330,72 @@ class RemoteCheckpointManager(CheckpointManager):
 
 
 @contextmanager
+def downloaded(store: Store, name: str) -> Iterator[Path]:
+    """The object ``name`` as a temporary local file; errors about it name its URL."""
+    with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
+        local = Path(directory) / name
+        try:
+            store.download(name, local)
+        except FileNotFoundError as exc:
+            raise CheckpointNotFoundError(
+                "is missing; restore it from a backup, or delete the checkpoint it belongs to",
+                store.url_of(name),
+            ) from exc
+        with relabelled(local, store.url_of(name)):
+            yield local
+
+
+@contextmanager
+def verified_pair(store: Store, weights: str) -> Iterator[tuple[Path, CheckpointInfo]]:
+    """Download a v1 pair and check the weights' size and sha256 against the sidecar
+    (``CheckpointCorruptError`` naming the URL if they differ); yields the local weights,
+    for more checks while they are there, and what the sidecar says."""
+    sidecar = weights.removesuffix(WEIGHTS_SUFFIX) + SIDECAR_SUFFIX
+    with downloaded(store, sidecar) as local_sidecar, downloaded(store, weights) as local:
+        info = verify_file_pair(local, local_sidecar)
+        yield (
+            local,
+            replace(
+                info, path=Path(store.url_of(weights).split("://", 1)[1]), url=store.url_of(weights)
+            ),
+        )
+
+
+@contextmanager
 def relabelled(label: Path, url: str) -> Iterator[None]:
-    """Errors about the local stand-in ``label`` of an object re-raised naming its URL."""
+    """Errors about the local stand-in ``label`` of an object (or of a file below it, for a
+    prefix copied whole) re-raised naming its URL."""
     try:
         yield
     except CheckpointError as exc:
-        if exc.path != label:
+        if exc.path is None or not exc.path.is_relative_to(label):
             raise
-        reason = str(exc).removeprefix(f"{label}: ")
+        inside = exc.path.relative_to(label).as_posix()
+        reason = str(exc).removeprefix(f"{exc.path}: ")
         with suppress(TypeError):
-            raise type(exc)(reason, url) from exc
+            raise type(exc)(reason, url if inside == "." else f"{url}/{inside}") from exc
         raise
+
+
+@contextmanager
+def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[Path]:
+    """What ``url`` names, as a temporary local file: the object, or, for a prefix (a bundle
+    such as ``<run>:v5/``), a directory of the objects directly below it. For the engine,
+    which reads files; errors about the copy name the URL."""
+    parent, _, name = url.rstrip("/").rpartition("/")
+    store = FsspecStore(parent, storage_options)
+    if store.info(name) is not None:
+        with downloaded(store, name) as local:
+            yield local
+        return
+    below = FsspecStore(url, storage_options)
+    names = [obj.name for obj in below.list()]
+    if not names:
+        raise CheckpointNotFoundError("no such object, nor objects below it", url)
+    with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
+        local = Path(directory) / name
+        local.mkdir()
+        for member in names:
+            below.download(member, local / member)
+        with relabelled(local, below.url):
+            yield local

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._boundedjson import loads as bounded_loads
+from ._indexfile import gc_paused
 from ._info import CheckpointInfo
 from ._naming import SIDECAR_SUFFIX, WEIGHTS_SUFFIX, FileRole, V1Name, parse_v1_name
 from ._sidecar import MAX_SIDECAR_BYTES, parse_sidecar
@@ -69,17 +70,20 @@ class RemoteListing:
     damaged: dict[str, Damage] = field(default_factory=dict)
     reread: int = 0
 
-    def infos(self, run_name: str) -> list[CheckpointInfo]:
-        """``run_name``'s checkpoints by epoch; damaged ones warned about once."""
+    def mine(self, run_name: str) -> list[Entry]:
+        """``run_name``'s entries by epoch; its damaged sidecars are warned about once."""
         for name, damage in self.damaged.items():
             parsed = parse_v1_name(name)
             if parsed is not None and parsed.run_name == run_name:
                 warn_damaged(self.store.url_of(name), damage, parsed)
-        mine = sorted((e for e in self.entries if e.run == run_name), key=lambda e: e.epoch)
-        return [
-            info_of(self.store, entry.name, entry.run, entry.epoch, entry.metadata)
-            for entry in mine
-        ]
+        return sorted((e for e in self.entries if e.run == run_name), key=lambda e: e.epoch)
+
+    def info(self, entry: Entry) -> CheckpointInfo:
+        return info_of(self.store, entry.name, entry.run, entry.epoch, entry.metadata)
+
+    def infos(self, run_name: str) -> list[CheckpointInfo]:
+        """``run_name``'s checkpoints by epoch; damaged ones warned about once."""
+        return [self.info(entry) for entry in self.mine(run_name)]
 
     def unreferenced(self, run_name: str) -> list[ObjectInfo]:
         """``run_name``'s weights with no sidecar beside them: a save in progress, or one
@@ -130,6 +134,11 @@ def warn_damaged(url: str, damage: Damage, parsed: V1Name) -> None:
 def list_remote(store: Store) -> RemoteListing:
     """List ``store``'s run prefix now. A checkpoint counts once its weights and its sidecar
     are both there; the sidecar is created last, so a save in progress stays invisible."""
+    with gc_paused():  # tens of thousands of objects, none in a cycle
+        return _list(store)
+
+
+def _list(store: Store) -> RemoteListing:
     objects = {obj.name: obj for obj in store.list()}
     listing = RemoteListing(store, objects)
     index_object = objects.get(INDEX_OBJECT)
@@ -137,10 +146,10 @@ def list_remote(store: Store) -> RemoteListing:
     unsure: list[tuple[V1Name, ObjectInfo]] = []
     used = 0
     for name, obj in objects.items():
-        parsed = parse_v1_name(name)
-        if parsed is None or parsed.role is not FileRole.SIDECAR:
+        if not name.endswith(SIDECAR_SUFFIX) or weights_of(name) not in objects:
             continue
-        if weights_of(name) not in objects:
+        parsed = parse_v1_name(name)
+        if parsed is None:
             continue
         entry = known.get(name)
         if entry is not None and (entry.version, entry.size) == (obj.version, obj.size):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._info import CheckpointInfo
 
@@ -52,11 +52,23 @@ def has_metric(metadata: Mapping[str, Any], metric: str) -> bool:
     return numeric(value) is not None
 
 
-def rank(infos: Iterable[CheckpointInfo], metric: str, mode: Mode) -> list[CheckpointInfo]:
+class Rankable(Protocol):
+    """A checkpoint as ranking sees it: a ``CheckpointInfo``, or a remote listing's entry."""
+
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+R = TypeVar("R", bound=Rankable)
+
+
+def rank(infos: Iterable[R], metric: str, mode: Mode) -> list[R]:
     """Best first: NaN last, ties broken by the newer epoch."""
     sign = -1.0 if mode == "max" else 1.0
 
-    def key(info: CheckpointInfo) -> tuple[bool, float, int]:
+    def key(info: R) -> tuple[bool, float, int]:
         value = metric_value(info.metadata, metric)
         missing = math.isnan(value)
         return missing, 0.0 if missing else sign * value, -info.epoch

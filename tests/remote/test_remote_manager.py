@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -184,3 +186,35 @@ def test_file_urls_and_paths_keep_the_local_manager(tmp_path: Path) -> None:
     assert (tmp_path / "run7" / "run7.e00000001.yaml").is_file()
     with pytest.raises(InvalidCheckpointRequestError, match="storage_options are for URLs"):
         CheckpointManager(tmp_path, "run7", storage_options={"anon": True})
+
+
+_PEAK_OF_A_SAVE = """
+import sys, torch
+from checkpoint import CheckpointManager
+
+def status(field):
+    with open("/proc/self/status") as file:
+        return next(int(line.split()[1]) for line in file if line.startswith(field))
+
+big = {"embedding": torch.randn(20 * 2**20)}  # 80 MB, which torch.save writes whole
+manager = CheckpointManager(sys.argv[1], "run7")
+manager.list()
+before = status("VmRSS:")
+with open("/proc/self/clear_refs", "w") as file:
+    file.write("5")  # the peak (VmHWM) restarts from here
+manager.save_agent(big, 1)
+print((status("VmHWM:") - before) * 1024)
+"""
+
+
+def test_a_save_streams_without_a_second_copy(run_url: str) -> None:
+    """The save runs in a process of its own (the moto server allocates in this one)."""
+    added = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_A_SAVE, run_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(added) < 40 * 2**20, f"an 80 MB save raised the peak RSS by {int(added)} bytes"
+    manager = CheckpointManager(run_url, "run7")
+    assert manager.list()[0].metadata["size"] > 80 * 2**20

@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     except CheckpointCompatError as exc:
-        return _fail(args, str(exc), getattr(exc, "path", None), _exit_code(exc))
+        where = getattr(exc, "path", None) or getattr(exc, "url", None)
+        return _fail(args, str(exc), where, _exit_code(exc))
     except OSError as exc:  # a file the verb touched outside the library's own checks
         path = exc.filename
         return _fail(args, f"{path}: {exc.strerror or exc}", path, EXIT_FAILURE)

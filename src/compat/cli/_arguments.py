@@ -10,9 +10,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from checkpoint._store import local_path_of
 from checkpoint.errors import CheckpointNotFoundError, UsageError
 
-__all__ = ["default_out", "existing_tree", "output_tree", "worker_count"]
+__all__ = ["default_out", "existing_tree", "output_tree", "path_or_url", "worker_count"]
+
+
+def path_or_url(text: str) -> Path | str:
+    """A local path, or a URL of object storage kept whole (``Path`` would fold its ``//``);
+    ``file://`` URLs are local paths."""
+    local = local_path_of(text)
+    return text if local is None else local
 
 
 def existing_tree(path: Path, verb: str, for_one_file: str) -> Path:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from checkpoint._wording import plural
 
+from ._arguments import path_or_url
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
 HELP = "show what a checkpoint holds and whether it is safe, without loading it"
@@ -19,7 +19,7 @@ EXAMPLES = ("ckpt inspect runs/old/model_0004.pt",)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "path", type=Path, metavar="PATH", help="a checkpoint file or checkpoint folder"
+        "path", type=path_or_url, metavar="PATH", help="a checkpoint file or checkpoint folder"
     )
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_json())
         return code
-    print(f"{report.path}: {report.format}, pickle protocol {report.protocol}")
+    print(f"{report.url or report.path}: {report.format}, pickle protocol {report.protocol}")
     for hint in report.torch_version_hints:
         print(f"  {hint}")
     print(f"verdict: {report.verdict} ({'; '.join(report.reasons)})")

@@ -21,7 +21,7 @@ from checkpoint._naming import FileRole, parse_v1_name
 from checkpoint._wording import plural
 from checkpoint.errors import CheckpointNotFoundError
 
-from ._arguments import existing_tree
+from ._arguments import existing_tree, path_or_url
 from ._output import EXIT_FAILURE, EXIT_OK, print_error, print_json, print_table
 
 HELP = "list the checkpoints of a run or a tree of runs"
@@ -33,7 +33,7 @@ _COLUMNS = ("run", "epoch", "format", "trainer", "agent_step", "score", "bytes",
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_dir",
-        type=Path,
+        type=path_or_url,
         metavar="RUN_DIR",
         help="a run's checkpoint directory, or a directory of runs (all are listed)",
     )
@@ -75,6 +75,10 @@ def _survey(root: Path) -> _Found:
 
 
 def run(args: argparse.Namespace) -> int:
+    if isinstance(args.run_dir, str):  # a URL: s3://bucket/prefix/run7
+        from ._remote import ls  # fsspec: only for URLs
+
+        return ls(args)
     root = existing_tree(args.run_dir, "ls", "ckpt inspect {path}")
     found = _survey(root)
     lone = found.lone_trainers()

@@ -20,6 +20,7 @@ from compat.engine._bundles import enabled_layouts
 from compat.engine._v1check import require_plain_weights
 from compat.upgrade._tree import What, survey
 
+from ._arguments import path_or_url
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 
 HELP = (
@@ -40,7 +41,7 @@ _SIDECAR = ".yaml"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path",
-        type=Path,
+        type=path_or_url,
         metavar="PATH|DIR",
         help="a checkpoint, or a directory: every checkpoint below it",
     )
@@ -94,6 +95,10 @@ def _check(target: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if isinstance(args.path, str):  # a URL: s3://bucket/prefix/run7
+        from ._remote import verify  # fsspec: only for URLs
+
+        return verify(args)
     targets = _targets(args.path)
     if not targets:
         raise CheckpointNotFoundError("no checkpoint file below it", args.path)

@@ -18,15 +18,16 @@ import warnings
 import zipfile
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from packaging.version import Version
 
 from checkpoint import read_sidecar
+from checkpoint._store import remote_url
 from checkpoint._tensornames import weights_globals
 from checkpoint._tensorpickle import StorageSource
 from checkpoint._wording import plural
@@ -138,10 +139,12 @@ class InspectReport:
     refused_with_trust: tuple[str, ...] = ()
     #: For a checkpoint of several files (``Format.BUNDLE``), the layout that named them.
     layout: str | None = None
+    #: For a checkpoint in object storage, its URL (``path`` is then its path in there).
+    url: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
-            "path": str(self.path),
+            "path": self.url or str(self.path),
             "format": str(self.format),
             "verdict": str(self.verdict),
             "reasons": list(self.reasons),
@@ -183,6 +186,8 @@ class LoadResult:
     #: The agent as an instance of a current class, when a rename mapped its old class
     #: (``compat_safe_globals``) or ``trust=True`` unpickled it; otherwise ``None``.
     agent: torch.nn.Module | None = None
+    #: For a checkpoint in object storage, its URL (``path`` is then its path in there).
+    url: str | None = None
     #: For a checkpoint of several files (``Format.BUNDLE``), the layout that named them.
     layout: str | None = None
 
@@ -192,14 +197,26 @@ def inspect(
 ) -> InspectReport:
     """Report a file's container, torch-version hints, globals and verdict, reading only.
 
-    Raises ``UnreadableCheckpointError`` when the file or its pickle cannot be read.
+    Raises ``UnreadableCheckpointError`` when the file or its pickle cannot be read. A URL
+    (``s3://...``, any fsspec URL) is read from a temporary local copy.
     """
+    url = remote_url(path)
+    if url is not None:
+        from checkpoint._remote import local_copy  # the manager and fsspec: only for URLs
+
+        with local_copy(url) as local:
+            return replace(inspect(local, safe_globals=safe_globals), **_located(url))
     source = Path(path)
     allowlist = _allowlist(safe_globals)
     bundle = _bundle(source)
     if bundle is not None:
         return _inspect_bundle(bundle, allowlist)
     return _inspect_file(source, allowlist)
+
+
+def _located(url: str) -> dict[str, Any]:
+    """The ``path`` and ``url`` fields of what was read from ``url``'s local copy."""
+    return {"path": Path(url.split("://", 1)[1]), "url": url}
 
 
 def _inspect_file(source: Path, allowlist: Allowlist) -> InspectReport:
@@ -233,8 +250,16 @@ def load(
     ``torch.load`` never does. ``compat.convert`` always does.
     ``trust=True`` really unpickles (with a warning) the rare file that needs it; the
     dangerous set of SPEC §8 is refused even then. Raises ``UnsafeCheckpointError`` for a
-    refused file and ``UnreadableCheckpointError`` for a damaged or foreign one.
+    refused file and ``UnreadableCheckpointError`` for a damaged or foreign one. A URL
+    (``s3://...``, any fsspec URL) is read from a temporary local copy.
     """
+    url = remote_url(path)
+    if url is not None:
+        from checkpoint._remote import local_copy  # the manager and fsspec: only for URLs
+
+        with local_copy(url) as local:
+            result = load(local, trust, safe_globals=safe_globals, check_crc=check_crc)
+            return replace(result, **_located(url))
     source = Path(path)
     allowlist = _allowlist(safe_globals)
     bundle = _bundle(source)

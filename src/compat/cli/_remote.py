@@ -1,0 +1,175 @@
+"""``ckpt ls`` and ``ckpt verify`` of a URL (``s3://bucket/prefix/run7``, any fsspec URL).
+
+A URL names a run's prefix (every checkpoint of every run directly below it) or one object
+(``.../run7.e00000005.pt``). Listing reads the index object and the paginated listing, never
+the weights; verifying downloads one pair at a time to a temporary file, so the disk holds
+one checkpoint at most. The output has the columns and JSON of the local verbs, with URLs
+where those show paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from checkpoint._naming import SIDECAR_SUFFIX, WEIGHTS_SUFFIX, FileRole, parse_v1_name
+from checkpoint._remotecatalog import RemoteListing, info_of, list_remote
+from checkpoint._store import FsspecStore, Store
+from checkpoint._wording import plural
+from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
+
+from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_error, print_json, print_table
+
+_LS_COLUMNS = ("run", "epoch", "format", "trainer", "agent_step", "score", "bytes", "url")
+
+
+def _listing(url: str) -> RemoteListing:
+    listing = list_remote(FsspecStore(url))
+    if not (listing.entries or listing.damaged or _trainers(listing)):
+        raise CheckpointNotFoundError(
+            "no v1 checkpoint directly below it; give the URL of a run's prefix", url
+        )
+    return listing
+
+
+def _trainers(listing: RemoteListing) -> dict[tuple[str, int], str]:
+    """(run, epoch) -> the name of its trainer state."""
+    found = {}
+    for name in listing.objects:
+        parsed = parse_v1_name(name)
+        if parsed is not None and parsed.role is FileRole.TRAINER:
+            found[(parsed.run_name, parsed.epoch)] = name
+    return found
+
+
+def ls(args: argparse.Namespace) -> int:
+    url = args.run_dir
+    listing = _listing(url)
+    store, trainers = listing.store, _trainers(listing)
+    entries: list[dict[str, Any]] = []
+    for found in sorted(listing.entries, key=lambda e: (e.run, e.epoch)):
+        info = info_of(store, found.name, found.run, found.epoch, found.metadata)
+        trainer = trainers.get((found.run, found.epoch))
+        entries.append(
+            {
+                "run_name": found.run,
+                "epoch": found.epoch,
+                "path": info.uri,
+                "uri": info.uri,
+                "legacy": False,
+                "legacy_scheme": None,
+                "trainer_state": None if trainer is None else store.url_of(trainer),
+                "metadata": info.metadata,
+                "damaged": False,
+            }
+        )
+    for name, damage in sorted(listing.damaged.items()):
+        parsed = parse_v1_name(name)
+        assert parsed is not None
+        entries.append(
+            {
+                "run_name": parsed.run_name,
+                "epoch": parsed.epoch,
+                "path": store.url_of(name),
+                "uri": store.url_of(name),
+                "legacy": False,
+                "legacy_scheme": None,
+                "trainer_state": None,
+                "metadata": {},
+                "damaged": True,
+                "reason": damage.reason,
+            }
+        )
+    code = EXIT_FAILURE if listing.damaged else EXIT_OK
+    if args.json:
+        print_json(entries)
+        return code
+    rows = [
+        (
+            entry["run_name"],
+            entry["epoch"],
+            "damaged" if entry["damaged"] else "v1",
+            None if entry["damaged"] else ("yes" if entry["trainer_state"] else "no"),
+            entry["metadata"].get("agent_step"),
+            entry["metadata"].get("score"),
+            entry["metadata"].get("size"),
+            entry["uri"].removeprefix(store.url + "/"),
+        )
+        for entry in entries
+    ]
+    title = f"{plural(len(listing.entries), 'checkpoint')} under {url}"
+    if listing.damaged:
+        title += f", {len(listing.damaged)} damaged (left out of listings and selection)"
+    print_table(title, _LS_COLUMNS, rows)
+    for entry in entries:
+        if entry["damaged"]:
+            print_error(f"{entry['uri']}: {entry['reason']}")
+    return code
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Every v1 pair and trainer state below the URL, or the one checkpoint it names."""
+    url: str = args.path
+    parent, _, name = url.rstrip("/").rpartition("/")
+    parsed = parse_v1_name(name)
+    if parsed is not None and parsed.role is not FileRole.TRAINER:
+        store: Store = FsspecStore(parent)
+        targets = [name.removesuffix(SIDECAR_SUFFIX).removesuffix(WEIGHTS_SUFFIX) + WEIGHTS_SUFFIX]
+        damaged: dict[str, str] = {}
+    else:
+        listing = _listing(url)
+        store = listing.store
+        targets = sorted(
+            [entry.name.removesuffix(SIDECAR_SUFFIX) + WEIGHTS_SUFFIX for entry in listing.entries]
+            + list(_trainers(listing).values())
+        )
+        damaged = {name: damage.reason for name, damage in listing.damaged.items()}
+    results = [_check(store, target) for target in targets]
+    results += [
+        {"path": store.url_of(name), "ok": False, "error": f"{store.url_of(name)}: {reason}"}
+        for name, reason in damaged.items()
+    ]
+    failed = [result for result in results if not result["ok"]]
+    refused = [result for result in failed if result.get("refused")]
+    if args.json:
+        print_json({"checked": len(results), "failed": len(failed), "results": results})
+    else:
+        print_table(
+            f"verified {len(results) - len(failed)} of {plural(len(results), 'checkpoint')}",
+            ("status", "url", "detail"),
+            (
+                (
+                    "ok" if result["ok"] else "REFUSED" if result.get("refused") else "FAILED",
+                    result["path"],
+                    result.get("error") or result.get("detail"),
+                )
+                for result in results
+            ),
+        )
+    if len(failed) > len(refused):
+        return EXIT_FAILURE
+    return EXIT_UNSAFE if refused else EXIT_OK
+
+
+def _check(store: Store, name: str) -> dict[str, Any]:
+    """A v1 pair against its sidecar and read statically; a trainer state by a safe load."""
+    from checkpoint._remote import downloaded, verified_pair  # imports torch
+    from compat.engine._v1check import require_plain_weights
+
+    url = store.url_of(name)
+    try:
+        if name.endswith(".trainer.pt"):
+            from compat import load  # imports torch: only when there are such files
+
+            with downloaded(store, name) as local:
+                result = load(local, check_crc=True)
+            detail = f"{result.source_format} {result.kind}: safe load and CRCs ok"
+            return {"path": url, "ok": True, "detail": detail}
+        with verified_pair(store, name) as (local, info):
+            require_plain_weights(local)
+        detail = f"sha256 {info.metadata['sha256']}, a plain state_dict"
+        return {"path": url, "ok": True, "detail": detail}
+    except UnsafeCheckpointError as exc:
+        return {"path": url, "ok": False, "refused": True, "error": str(exc)}
+    except CheckpointCompatError as exc:
+        return {"path": url, "ok": False, "error": str(exc)}
