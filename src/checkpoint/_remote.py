@@ -168,18 +168,23 @@ class RemoteCheckpointManager(CheckpointManager):
         )
 
     def _prepare_writes(self) -> None:
-        """On this manager's first write, remove the weights a dead writer left without a
-        sidecar, once older than ``ORPHAN_GRACE_SECONDS``."""
+        """On this manager's first write, remove what a dead writer of this run left once it
+        is ``ORPHAN_GRACE_SECONDS`` old: weights without a sidecar, and (S3) the multipart
+        upload of a writer killed mid-upload, which no listing shows but S3 bills."""
         if self._swept:
             return
         listing = self._remote_listing()
-        now = time.time()
-        stale = [
+        cutoff = time.time() - ORPHAN_GRACE_SECONDS
+        self.store.delete(
             obj.name
             for obj in listing.unreferenced(self.run_name)
-            if obj.modified is not None and now - obj.modified > ORPHAN_GRACE_SECONDS
-        ]
-        self.store.delete(stale)
+            if obj.modified is not None and obj.modified < cutoff
+        )
+        for upload in self.store.uploads():
+            parsed = parse_v1_name(upload.name)
+            mine = parsed is not None and parsed.run_name == self.run_name
+            if mine and upload.initiated is not None and upload.initiated < cutoff:
+                self.store.abort(upload)
         self._swept = True
 
     def _retire(self) -> None:

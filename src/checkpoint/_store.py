@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +75,15 @@ class ObjectInfo:
     """POSIX seconds; how old an unreferenced object is before it may be removed."""
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A multipart upload begun and neither completed nor aborted: invisible, but billed."""
+
+    name: str
+    upload_id: str
+    initiated: float | None
+
+
 class Store(Protocol):
     """What the manager needs of object storage: objects below one root, named flat."""
 
@@ -89,6 +98,8 @@ class Store(Protocol):
     def list(self) -> Iterator[ObjectInfo]: ...
     def info(self, name: str) -> ObjectInfo | None: ...
     def delete(self, names: Iterable[str]) -> None: ...
+    def uploads(self) -> Sequence[Upload]: ...
+    def abort(self, upload: Upload) -> None: ...
 
 
 class FsspecStore:
@@ -192,6 +203,34 @@ class FsspecStore:
                     if self.fs.exists(path):
                         self.fs.rm_file(path)
             self.fs.invalidate_cache(self.root)
+
+    def uploads(self) -> Sequence[Upload]:
+        """The unfinished multipart uploads of objects directly below the root (S3; other
+        filesystems have none to report). One page: the first 1,000 of the bucket."""
+        lister = getattr(self.fs, "list_multipart_uploads", None)
+        if lister is None:
+            return []
+        bucket, _, prefix = self.root.partition("/")
+        with self.translated(""):
+            found = lister(bucket)
+        start = f"{prefix}/" if prefix else ""
+        return [
+            Upload(
+                str(item["Key"])[len(start) :],
+                str(item["UploadId"]),
+                item["Initiated"].timestamp()
+                if isinstance(item.get("Initiated"), datetime)
+                else None,
+            )
+            for item in found
+            if str(item.get("Key", "")).startswith(start)
+            and "/" not in str(item["Key"])[len(start) :]
+        ]
+
+    def abort(self, upload: Upload) -> None:
+        bucket, _, key = self._path(upload.name).partition("/")
+        with self.translated(upload.name), suppress(FileNotFoundError):
+            self.fs.abort_mpu(bucket, key, upload.upload_id)
 
     @contextmanager
     def translated(self, name: str) -> Iterator[None]:

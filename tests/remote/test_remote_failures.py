@@ -87,6 +87,14 @@ def test_a_writer_killed_mid_upload_leaves_nothing_visible(run_url: str) -> None
     assert not any(name.startswith("run7.e00000009") for name in names)
     manager.save_agent({"w": torch.ones(4)}, 9)  # the epoch is free
     assert torch.equal(manager.load_state_dict(9)["w"], torch.ones(4))
+    # The dead writer's multipart upload is invisible but billed: a later manager's first
+    # write aborts it once older than the grace period (moto dates every upload 2010, so
+    # only the abort is tested here, not the grace), and leaves other runs' uploads alone.
+    assert [upload.name for upload in manager.store.uploads()] == ["run7.e00000009.pt"]
+    CheckpointManager(run_url, "run8").save_agent({"w": torch.ones(4)}, 10)
+    assert len(manager.store.uploads()) == 1
+    CheckpointManager(run_url, "run7").save_agent({"w": torch.ones(4)}, 11)
+    assert manager.store.uploads() == []
 
 
 def test_weights_a_dead_writer_left_are_invisible_then_cleaned(

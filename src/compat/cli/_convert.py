@@ -10,8 +10,8 @@ done". Nothing is written when the source is refused as unsafe.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ._arguments import path_or_url
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, print_warning
 
 HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
@@ -28,7 +28,7 @@ EXAMPLES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "src",
-        type=Path,
+        type=path_or_url,
         metavar="SRC",
         help="a checkpoint: a file, a checkpoint folder (transformers) or archive (SB3)",
     )

@@ -117,5 +117,5 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Checkpo
     compared bit for bit before this returns. A trainer-state source gives
     ``<run>.e<epoch>.trainer.pt``, and the returned info points at it.
     """
-    source = Path(src)
-    return convert_file(source, target_of(source, dst)).info
+    target = target_of(os.fspath(src), dst)  # first: it refuses URLs, which Path would fold
+    return convert_file(Path(src), target).info

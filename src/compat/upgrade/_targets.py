@@ -14,6 +14,7 @@ from pathlib import Path
 
 from checkpoint import run_name_of_directory
 from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name, validate_run_name
+from checkpoint._store import remote_url
 from checkpoint.errors import ConversionTargetError
 
 _NOT_IN_RUN_NAMES = re.compile(r"[^A-Za-z0-9._+=@,-]+")
@@ -60,13 +61,23 @@ def run_name_for(source: Path) -> str:
     return safe_run_name(source.stem)
 
 
-def target_of(source: Path, destination: str | os.PathLike[str]) -> Target:
+def target_of(source: Path | str, destination: str | os.PathLike[str]) -> Target:
     """Where ``ckpt convert SRC DST`` and ``compat.convert`` write.
 
     ``DST`` is a directory (existing, or ending in ``/``: created), a v1 name
     ``<run>.e<8 digits>.pt`` (run and epoch fixed), or any other ``name.pt``, written as is
-    with its sidecar beside it (``name.yaml``).
+    with its sidecar beside it (``name.yaml``). URLs are refused, either side (not yet
+    supported: a ``Path`` would take ``s3://b/run/`` for the local directory ``s3:/b/run``).
     """
+    for location in (source, destination):
+        if remote_url(location) is not None:
+            raise ConversionTargetError(
+                "conversion to or from object storage is not supported yet; copy the source "
+                "to a local file, convert into a local directory, then save the result with "
+                "CheckpointManager(URL, run_name).save_agent(...)",
+                str(location),
+            )
+    source = Path(source)
     text = str(destination)
     path = Path(destination)
     if path.is_dir() or text.endswith(("/", "\\")):
