@@ -13,7 +13,9 @@ machine, compare figures taken at similar loads. Nothing here is asserted.
 - save: ``save_agent`` against ``torch.save`` + fsync of the same tensors, each side deleting
   its previous file first (a write into pages just freed is faster than into fresh ones, and
   both sides get the same);
-- load: ``load_state_dict`` against ``torch.load(weights_only=True, mmap=True)``;
+- load: ``load_state_dict`` against ``torch.load(weights_only=True, mmap=True)``, as a
+  repeat load and as the first load of the file in a process (its weights check, cached per
+  file version, then runs: the archive's layout and the pickle's opcodes);
 - memory, in a fresh subprocess per measurement;
 - listing: a run made by the manager's own ``save_agent`` calls, grown to each size, then
   ``find_best_checkpoint()`` timed in real new interpreters (the call, after ``import`` and
@@ -43,6 +45,7 @@ import torch
 import checkpoint._catalog as catalog
 import checkpoint._indexfile as indexfile
 import checkpoint._manager as manager_module
+import checkpoint._weights_only as weights_only_module
 from checkpoint import CheckpointManager
 
 MB = 1024 * 1024
@@ -139,13 +142,20 @@ def bench_save_load(megabytes: int, repeat: int, workdir: Path) -> dict[str, obj
     def manager_load() -> None:
         manager.load_state_dict(last)
 
+    def manager_first_load() -> None:
+        """As the first load of the file in a process: the weights check is not cached."""
+        weights_only_module._check_once.cache_clear()
+        manager.load_state_dict(last)
+
     raw_load(), manager_load()  # warm the page cache for both
     loads = [interleaved(raw_load, manager_load, turn) for turn in range(max(repeat, 15))]
+    first = [interleaved(raw_load, manager_first_load, turn) for turn in range(max(repeat, 15))]
     shutil.rmtree(raw_dir)
     shutil.rmtree(manager.run_dir)
     return {
         "save": summary([raw for raw, _ in saves], [ours for _, ours in saves]),
         "load": summary([raw for raw, _ in loads], [ours for _, ours in loads]),
+        "first_load": summary([raw for raw, _ in first], [ours for _, ours in first]),
     }
 
 
@@ -348,6 +358,7 @@ def main() -> None:
             print(f"{megabytes} MB state ({load()}):")
             show("save_agent vs torch.save + fsync", timing["save"], 1, "s")  # type: ignore[arg-type]
             show("load_state_dict vs torch.load mmap", timing["load"], 1e3, "ms")  # type: ignore[arg-type]
+            show("  the same, file not yet checked", timing["first_load"], 1e3, "ms")  # type: ignore[arg-type]
             print(
                 f"  memory: save peak above model {memory['save_peak_above_model']:.1f} MB "
                 f"({memory['save_peak_above_model'] / megabytes:.1%} of state); mmap load "

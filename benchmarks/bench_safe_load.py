@@ -10,7 +10,9 @@
 - Peak memory of an inert load against the file size, and of ``compat.inspect`` (it must
   not grow with the tensor data), each in a fresh subprocess.
 
-The two sides of each pair run alternately and the medians are compared. Both allocate the
+The two sides of each pair run alternately (each first every other round); the minimum and
+the median of each side are printed with their ratios, and the machine's load average with
+each part. Both allocate the
 tensors' memory, and whether glibc hands back freed pages or fresh ones (each faulted in on
 first touch) can outweigh everything else on a small file. So the timings run twice: as the
 process comes, and with glibc's dynamic trimming turned off (``MALLOC_TRIM_THRESHOLD_`` and
@@ -42,17 +44,23 @@ LEGACY_CLASSES = ROOT / "fixtures_src" / "legacy_template"
 STEADY_ALLOCATOR = {"MALLOC_TRIM_THRESHOLD_": str(2**40), "MALLOC_MMAP_THRESHOLD_": str(2**30)}
 
 
-def alternating_medians(
+def alternating(
     first: Callable[[], object], second: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Median seconds of each action, run in turn so both see the same machine state."""
+) -> tuple[list[float], list[float]]:
+    """Seconds of each action, run in turn (each side first every other round) so both
+    see the same machine state."""
     times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat + 1):  # the first round warms caches and is dropped
-        for action, spent in zip((first, second), times, strict=True):
+    for turn in range(repeat + 1):  # the first round warms caches and is dropped
+        pairs = list(zip((first, second), times, strict=True))
+        for action, spent in pairs if turn % 2 else reversed(pairs):
             start = time.perf_counter()
             action()
             spent.append(time.perf_counter() - start)
-    return statistics.median(times[0][1:]), statistics.median(times[1][1:])
+    return times[0][1:], times[1][1:]
+
+
+def load_average() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def write_legacy_record(path: Path, hidden: int) -> None:
@@ -69,10 +77,13 @@ def write_legacy_record(path: Path, hidden: int) -> None:
     torch.save(record, path)
 
 
-def report(label: str, ours: float, raw: float, raw_label: str) -> None:
+def report(label: str, ours: list[float], raw: list[float], raw_label: str) -> None:
+    """Min and median of each side (ms), and the ratios of the mins and of the medians."""
+    low, mid = min(ours) / min(raw), statistics.median(ours) / statistics.median(raw)
     print(
-        f"  {label}: compat {ours * 1e3:.1f} ms vs {raw_label} {raw * 1e3:.1f} ms"
-        f"  ratio {ours / raw:.2f}x"
+        f"  {label}: compat {min(ours) * 1e3:.1f} / {statistics.median(ours) * 1e3:.1f} ms vs "
+        f"{raw_label} {min(raw) * 1e3:.1f} / {statistics.median(raw) * 1e3:.1f} ms "
+        f"(min / median)  ratio {low:.2f}x / {mid:.2f}x"
     )
 
 
@@ -81,14 +92,14 @@ def time_files(files: dict[str, str], repeat: int) -> None:
     sys.path.insert(0, str(LEGACY_CLASSES))
     unsafe = "torch.load(weights_only=False)"
     for label, check_crc in (("legacy record", False), ("legacy record, check_crc=True", True)):
-        ours, raw = alternating_medians(
+        ours, raw = alternating(
             lambda check_crc=check_crc: compat.load(record, check_crc=check_crc),
             lambda: torch.load(record, weights_only=False),
             repeat,
         )
         report(label, ours, raw, unsafe)
     for label, path in (("plain state_dict", plain), ("big state_dict", big)):
-        ours, raw = alternating_medians(
+        ours, raw = alternating(
             lambda path=path: compat.load(path),
             lambda path=path: torch.load(path, weights_only=True),
             max(3, repeat // 3) if path is big else repeat,
@@ -152,7 +163,7 @@ def main() -> None:
             ("as the process comes", {}),
             ("glibc trimming off", STEADY_ALLOCATOR),
         ):
-            print(f"timings ({condition}; medians of {args.repeat}):", flush=True)
+            print(f"timings ({condition}; {args.repeat} rounds; {load_average()}):", flush=True)
             child = [sys.executable, __file__, "--repeat", str(args.repeat)]
             subprocess.run(
                 [*child, "--time-files", json.dumps(files)],
@@ -165,6 +176,7 @@ def main() -> None:
             f"peak memory growth: inert load {load_peak:.1f} MB "
             f"({load_peak / sizes['record']:.2f}x the file); inspect {inspect_peak:.1f} MB"
         )
+        print(load_average())
 
 
 if __name__ == "__main__":
