@@ -3,9 +3,10 @@
 Local run directories never come here: they keep the rename-based commit of ``_storage``,
 and fsspec is not even imported for them. On object storage there is no rename; what the
 commit protocol builds on instead is exclusive creation, ``If-None-Match: *`` on S3, which
-s3fs (2024.10 and later) sends for files opened in mode ``"xb"``: on the one-shot PUT of a
-small object and on the CompleteMultipartUpload of a large one, so an upload cut short is
-never visible and the loser of two creators gets ``FileExistsError``.
+s3fs sends for files opened in mode ``"xb"``: on the CompleteMultipartUpload of a large
+object since 2024.12, and on the one-shot PUT of a small one (a sidecar) only since 2025.7.0,
+hence the extra's floor. An upload cut short is never visible, and the loser of two creators
+gets ``FileExistsError``.
 
 Credentials, region and endpoint come from wherever the filesystem looks (for S3, botocore:
 ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, the
@@ -94,7 +95,6 @@ class Store(Protocol):
     def put(self, name: str, data: bytes, *, exclusive: bool = False) -> None: ...
     def get(self, name: str, limit: int) -> bytes: ...
     def download(self, name: str, local: Path) -> None: ...
-    def open_read(self, name: str) -> IO[bytes]: ...
     def list(self) -> Iterator[ObjectInfo]: ...
     def info(self, name: str) -> ObjectInfo | None: ...
     def delete(self, names: Iterable[str]) -> None: ...
@@ -156,14 +156,6 @@ class FsspecStore:
     def download(self, name: str, local: Path) -> None:
         with self.translated(name):
             self.fs.get_file(self._path(name), str(local))
-
-    def open_read(self, name: str) -> IO[bytes]:
-        """A seekable stream over the object, read in ranged blocks of ``PART_SIZE``."""
-        with self.translated(name):
-            file: IO[bytes] = self.fs.open(
-                self._path(name), "rb", block_size=PART_SIZE, cache_type="readahead"
-            )
-            return file
 
     def list(self) -> Iterator[ObjectInfo]:
         """Every object directly below the root. The filesystem pages through the listing
