@@ -356,6 +356,12 @@ def verified_pair(store: Store, weights: str) -> Iterator[tuple[Path, Checkpoint
     (``CheckpointCorruptError`` naming the URL if they differ); yields the local weights,
     for more checks while they are there, and what the sidecar says."""
     sidecar = weights.removesuffix(WEIGHTS_SUFFIX) + SIDECAR_SUFFIX
+    if store.info(sidecar) is None:
+        raise CheckpointNotFoundError(
+            "has no sidecar, so it is no committed checkpoint; `ckpt ls` the run's URL for "
+            "the epochs it has",
+            store.url_of(weights),
+        )
     with downloaded(store, sidecar) as local_sidecar, downloaded(store, weights) as local:
         info = verify_file_pair(local, local_sidecar)
         yield (

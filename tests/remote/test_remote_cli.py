@@ -61,6 +61,11 @@ def test_verify_checks_every_remote_checkpoint(
     assert [result["path"] for result in failed] == [weights]
     assert f"{weights}: sha256 is" in failed[0]["error"]
     assert main(["verify", f"{remote_run}/run7.e00000001.pt"]) == 0  # one checkpoint
+    capsys.readouterr()
+    assert main(["verify", f"{remote_run}/run7.e00000009.pt"]) == 1
+    assert "run7.e00000009.pt: has no sidecar, so it is no committed checkpoint" in (
+        capsys.readouterr().out
+    )
 
 
 def test_a_missing_bucket_is_one_line_without_traceback(
