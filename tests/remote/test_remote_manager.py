@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import uuid
 import warnings
 from pathlib import Path
 
@@ -169,7 +170,7 @@ def test_the_index_object_is_written_and_used(run_url: str) -> None:
 
 
 def test_any_fsspec_url_works_memory_included() -> None:
-    url = "memory://bucket/runs/run7"
+    url = f"memory://bucket-{uuid.uuid4().hex[:8]}/runs/run7"  # the memory store is global
     manager = CheckpointManager(url, "run7", keep_last=2)
     for epoch in range(4):
         manager.save_agent(state(epoch), epoch, {"score": float(epoch)})
