@@ -311,16 +311,6 @@ def directory_lock(directory: Path, *, blocking: bool = True) -> Iterator[bool]:
         os.close(fd)
 
 
-def holds_directory_lock(directory: Path) -> bool:
-    """Whether this thread holds ``directory``'s lock."""
-    try:
-        status = os.stat(directory / LOCK_NAME)
-    except OSError:
-        return False
-    held: dict[tuple[int, int], int] = _held.__dict__.get("locks", {})
-    return bool(held.get((status.st_dev, status.st_ino)))
-
-
 def sweep_stale_temp_files(directory: Path) -> None:
     """Remove temp files whose writer is gone (their flock is free)."""
     names = [name for name in os.listdir(directory) if name.endswith(TEMP_SUFFIX)]

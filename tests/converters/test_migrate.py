@@ -218,6 +218,19 @@ def test_an_output_that_overlaps_the_source_or_is_a_file_is_a_usage_error(
     assert _hashes(tmp_path) == before
 
 
+def test_migrate_to_or_from_a_url_is_a_usage_error_and_makes_no_local_s3_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    tree = tmp_path / "run"
+    tree.mkdir()
+    shutil.copyfile(LEGACY / "torch-2.0.1" / "record_zip.pt", tree / "model_0003.pt")
+    for argv in (["migrate", str(tree), "--out", "s3://bucket/v1"], ["migrate", "s3://b/run"]):
+        assert main(argv) == 2
+        assert "works on local directories only" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+
+
 def test_jobs_that_is_not_a_number_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["migrate", ".", "--jobs", "abc"])

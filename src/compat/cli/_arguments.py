@@ -23,9 +23,10 @@ def path_or_url(text: str) -> Path | str:
     return text if local is None else local
 
 
-def existing_tree(path: Path, verb: str, for_one_file: str) -> Path:
-    """``path``, a directory ``ckpt <verb>`` can walk; ``for_one_file`` is the command to
-    suggest when it is a file."""
+def existing_tree(path: Path | str, verb: str, for_one_file: str) -> Path:
+    """``path``, a local directory ``ckpt <verb>`` can walk; ``for_one_file`` is the command
+    to suggest when it is a file."""
+    path = _local(path, verb)
     if path.is_dir():
         return path
     if not path.exists():
@@ -43,11 +44,24 @@ def default_out(root: Path) -> Path:
     return resolved.with_name(f"{resolved.name}-v1")
 
 
-def output_tree(out: Path | None, source: Path) -> Path:
+def _local(path: Path | str, verb: str) -> Path:
+    """``path`` if it is local; a URL is a usage error for a verb that walks local trees."""
+    if isinstance(path, Path):
+        return path
+    raise UsageError(
+        f"`ckpt {verb}` works on local directories only; copy the tree from object storage "
+        "first (for example with `aws s3 sync`), or use `ckpt ls`/`ckpt verify` on the URL",
+        path,
+    )
+
+
+def output_tree(out: Path | str | None, source: Path) -> Path:
     """Where a migration of ``source`` writes: ``out``, or ``default_out(source)``. An
-    output that is the source, lies inside it or is a file is refused before anything runs."""
+    output that is the source, lies inside it, is a file or is a URL is refused before
+    anything runs."""
     if out is None:
         return default_out(source)
+    out = _local(out, "migrate")
     resolved, root = out.resolve(), source.resolve()
     if resolved == root:
         raise UsageError(

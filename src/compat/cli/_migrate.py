@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from checkpoint.errors import CheckpointNotFoundError
 
-from ._arguments import existing_tree, output_tree, worker_count
+from ._arguments import existing_tree, output_tree, path_or_url, worker_count
 from ._output import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -51,10 +51,10 @@ EXAMPLES = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "dir", type=Path, metavar="DIR", help="the tree of legacy checkpoints to upgrade"
+        "dir", type=path_or_url, metavar="DIR", help="the tree of legacy checkpoints to upgrade"
     )
     parser.add_argument(
-        "--out", type=Path, help="output tree, outside DIR (default: DIR-v1 next to DIR)"
+        "--out", type=path_or_url, help="output tree, outside DIR (default: DIR-v1 next to DIR)"
     )
     parser.add_argument(
         "--jobs", type=worker_count, default=1, help="files converted at a time (default 1)"
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    existing_tree(args.dir, "migrate", "ckpt convert {path} OUT_DIR/")
+    args.dir = existing_tree(args.dir, "migrate", "ckpt convert {path} OUT_DIR/")
     args.out = output_tree(args.out, args.dir)
     from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
