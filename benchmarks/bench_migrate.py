@@ -1,6 +1,6 @@
 """``ckpt migrate`` against a raw load+save loop, and against itself with more jobs.
 
-    python benchmarks/bench_migrate.py                      # 1,000 small + 20 large; 200 for --jobs
+    python benchmarks/bench_migrate.py            # 1,000 small + 20 large; 200 x 1 MB for --jobs
     python benchmarks/bench_migrate.py --small 200 --large 4 --large-mb 16 --repeat 2
 
 Each legacy file is a whole pickled record (dict-subclass metadata, an agent whose class
@@ -178,7 +178,8 @@ def main() -> None:
     parser.add_argument("--small-mb", type=float, default=0.05)
     parser.add_argument("--large", type=int, default=20, help="large files against raw")
     parser.add_argument("--large-mb", type=float, default=64)
-    parser.add_argument("--jobs-files", type=int, default=200, help="small files for --jobs")
+    parser.add_argument("--jobs-files", type=int, default=200, help="files for --jobs")
+    parser.add_argument("--jobs-mb", type=float, default=1.0, help="size of each, for --jobs")
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -195,7 +196,7 @@ def main() -> None:
                 make_run(work / label, count, megabytes)
                 figures[label] = bench_against_raw(label, work / label, work, args.repeat)
         if args.jobs_files and args.jobs:
-            make_run(work / "jobs", args.jobs_files, args.small_mb)
+            make_run(work / "jobs", args.jobs_files, args.jobs_mb)
             figures["jobs"] = bench_jobs("jobs", work / "jobs", work, args.jobs, args.repeat)
     print(f"\n{load()}")
     if args.json:
