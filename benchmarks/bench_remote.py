@@ -45,6 +45,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
+from bench_checkpoint import load, make_state  # the same state and load line as there
 from checkpoint import CheckpointManager
 from checkpoint._remotecatalog import INDEX_OBJECT, list_remote
 from checkpoint._sidecar import Sidecar, dump_sidecar
@@ -52,19 +53,6 @@ from checkpoint._wording import plural
 
 MB = 1024 * 1024
 BUCKET = "bench"
-
-
-def make_state(megabytes: int) -> dict[str, torch.Tensor]:
-    """A model-like state_dict: a few large matrices and many small vectors."""
-    generator = torch.Generator().manual_seed(0)
-    big = max(megabytes * MB // 4 // 8, 1)
-    state = {f"layer{i}.weight": torch.randn(big, generator=generator) for i in range(8)}
-    state.update({f"layer{i}.bias": torch.randn(256, generator=generator) for i in range(32)})
-    return state
-
-
-def load() -> str:
-    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 @contextmanager
@@ -103,6 +91,7 @@ def moto_server(in_process: bool) -> Iterator[str]:
         AWS_ENDPOINT_URL_S3=endpoint,
         AWS_EC2_METADATA_DISABLED="true",
     )
+    s3fs.S3FileSystem.clear_instance_cache()  # instances cached for an earlier server's port
     try:
         s3fs.S3FileSystem(skip_instance_cache=True).mkdir(BUCKET)
         yield endpoint
@@ -174,7 +163,7 @@ def bench_save_load(megabytes: int, repeat: int) -> None:
 _MEMORY = """
 import sys
 sys.path.insert(0, {bench!r})
-from bench_remote import make_state
+from bench_checkpoint import make_state
 from checkpoint import CheckpointManager
 
 def status(field):

@@ -32,7 +32,7 @@ from checkpoint import (
     LegacyCheckpointError,
     UnknownArchitectureError,
 )
-from checkpoint.errors import CompatDeprecationWarning
+from checkpoint.errors import CompatDeprecationWarning, MetricMissingWarning
 from compat.cli import main
 from compat_policy_store import (
     MockPolicyRecord,
@@ -187,7 +187,8 @@ def test_row_policy_becomes_load_agent(metta_run: tuple[Path, Path]) -> None:
 def test_row_top_one_becomes_select_best(metta_run: tuple[Path, Path], old: str, new: str) -> None:
     legacy, migrated = metta_run
     top = PolicyStore().policy_record(str(legacy), selector_type="top", metric=old)
-    best = CheckpointManager(migrated, RUN).select("best", n=1, metric=new)[0]
+    with pytest.warns(MetricMissingWarning, match="3 of the 4 checkpoints"):  # unscored ones
+        best = CheckpointManager(migrated, RUN).select("best", n=1, metric=new)[0]
     assert top.metadata.epoch == best.epoch == 5050
 
 
@@ -210,7 +211,8 @@ def test_row_top_k_without_enough_scores(metta_run: tuple[Path, Path]) -> None:
     """Under 80% scored, the old call gave the latest alone; select ranks unscored last."""
     legacy, migrated = metta_run
     old = PolicyStore().policy_records(str(legacy), "top", n=2, metric="navigation")
-    new = CheckpointManager(migrated, RUN).select("best", n=2, metric="eval_scores.navigation")
+    with pytest.warns(MetricMissingWarning, match="3 of the 4 checkpoints"):
+        new = CheckpointManager(migrated, RUN).select("best", n=2, metric="eval_scores.navigation")
     assert _epochs(old) == [5050]
     assert [info.epoch for info in new] == [5050, 10]  # unscored: newer epoch first
 

@@ -18,7 +18,8 @@ from checkpoint._store import FsspecStore, Store
 from checkpoint._wording import plural
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
 
-from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_error, print_json, print_table
+from ._output import EXIT_FAILURE, EXIT_OK, print_error, print_json, print_table
+from ._verify import report
 
 _LS_COLUMNS = ("run", "epoch", "format", "trainer", "agent_step", "score", "bytes", "url")
 
@@ -129,26 +130,7 @@ def verify(args: argparse.Namespace) -> int:
         {"path": store.url_of(name), "ok": False, "error": f"{store.url_of(name)}: {reason}"}
         for name, reason in damaged.items()
     ]
-    failed = [result for result in results if not result["ok"]]
-    refused = [result for result in failed if result.get("refused")]
-    if args.json:
-        print_json({"checked": len(results), "failed": len(failed), "results": results})
-    else:
-        print_table(
-            f"verified {len(results) - len(failed)} of {plural(len(results), 'checkpoint')}",
-            ("status", "url", "detail"),
-            (
-                (
-                    "ok" if result["ok"] else "REFUSED" if result.get("refused") else "FAILED",
-                    result["path"],
-                    result.get("error") or result.get("detail"),
-                )
-                for result in results
-            ),
-        )
-    if len(failed) > len(refused):
-        return EXIT_FAILURE
-    return EXIT_UNSAFE if refused else EXIT_OK
+    return report(args, results, "url")
 
 
 def _check(store: Store, name: str) -> dict[str, Any]:

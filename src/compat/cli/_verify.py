@@ -109,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         except CheckpointCompatError as exc:  # the file it is about: a v1 pair's .pt, say
             path = getattr(exc, "path", None) or target
             results.append({"path": str(path), "ok": False, "error": str(exc)})
+    return report(args, results, "path")
+
+
+def report(args: argparse.Namespace, results: list[dict[str, Any]], where: str) -> int:
+    """Print the results (a table, or JSON), local or remote; the exit code they give."""
     failed = [result for result in results if not result["ok"]]
     refused = [result for result in failed if result.get("refused")]
     if args.json:
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(
             f"verified {len(results) - len(failed)} of {plural(len(results), 'checkpoint')}",
-            ("status", "path", "detail"),
+            ("status", where, "detail"),
             (
                 (_status(result), result["path"], result.get("error") or result.get("detail"))
                 for result in results
