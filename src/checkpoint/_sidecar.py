@@ -31,10 +31,24 @@ from .errors import SidecarError
 
 try:  # libyaml, shipped in the PyYAML wheel
     from yaml import CSafeDumper as _BaseDumper
-    from yaml import CSafeLoader as Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - a PyYAML built without libyaml
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
-    from yaml import SafeLoader as Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+# ``yaml.safe_load`` is ``yaml.load`` with the pure-Python ``SafeLoader``; ``_safe_load`` is the
+# same with libyaml's parser. Either way the constructor must be the safe one, which builds
+# plain data only (a ``!!python/...`` tag is a ConstructorError), never the full one.
+if not issubclass(_SafeLoader, yaml.constructor.SafeConstructor) or issubclass(
+    _SafeLoader, yaml.constructor.FullConstructor
+):  # pragma: no cover - a guard against a PyYAML whose loaders changed
+    raise ImportError(f"{_SafeLoader.__name__} is not a safe YAML loader")
+
+
+def _safe_load(raw: bytes) -> Any:
+    """``yaml.safe_load(raw)``, about ten times faster where libyaml is present."""
+    return yaml.load(raw, Loader=_SafeLoader)  # a safe loader: checked above
+
 
 FORMAT_VERSION: Literal[1] = 1
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024
@@ -180,7 +194,7 @@ def structure_problem(raw: bytes) -> str | None:
         return None  # depth and node count are bounded by those bytes
     depth = nodes = 0
     try:
-        for event in yaml.parse(raw, Loader=Loader):
+        for event in yaml.parse(raw, Loader=_SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
                 return "uses YAML anchors or aliases, which v1 sidecars never contain"
             if isinstance(event, yaml.CollectionStartEvent):
@@ -212,7 +226,7 @@ def parse_sidecar(raw: bytes, path: Path) -> Sidecar:
             f"{problem}; it was not read. Restore the file or delete the checkpoint pair", path
         )
     try:
-        data = yaml.load(raw, Loader=Loader)
+        data = _safe_load(raw)
     except yaml.YAMLError as exc:
         raise SidecarError(
             f"not valid YAML ({exc}); restore the file or delete the checkpoint pair", path

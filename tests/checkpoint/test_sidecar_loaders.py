@@ -64,7 +64,20 @@ def test_the_corpus_is_there() -> None:
 
 def test_libyaml_is_what_reads_sidecars() -> None:
     assert yaml.__with_libyaml__, "PyYAML was built without libyaml: sidecars read 10x slower"
-    assert sidecar_module.Loader is yaml.CSafeLoader
+    assert sidecar_module._SafeLoader is yaml.CSafeLoader
+
+
+@pytest.mark.parametrize("loader", [yaml.CSafeLoader, yaml.SafeLoader])
+def test_a_python_tag_is_refused_and_runs_nothing(
+    loader: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either loader the sidecar reader may use constructs plain data only."""
+    marker = tmp_path / "pwned"
+    raw = f"!!python/object/apply:os.system ['touch {marker}']\n".encode()
+    monkeypatch.setattr(sidecar_module, "_SafeLoader", loader)
+    with pytest.raises(SidecarError, match="not valid YAML"):
+        sidecar_module.parse_sidecar(raw, tmp_path / "run.e00000001.yaml")
+    assert not marker.exists()
 
 
 def test_both_loaders_agree_on_converted_sidecars(
@@ -77,9 +90,9 @@ def test_both_loaders_agree_on_converted_sidecars(
             yaml.load(raw, Loader=yaml.SafeLoader)
         ), path
         with_c = sidecar_module.read_sidecar(path)
-        monkeypatch.setattr(sidecar_module, "Loader", yaml.SafeLoader)
+        monkeypatch.setattr(sidecar_module, "_SafeLoader", yaml.SafeLoader)
         with_python = sidecar_module.read_sidecar(path)
-        monkeypatch.setattr(sidecar_module, "Loader", yaml.CSafeLoader)
+        monkeypatch.setattr(sidecar_module, "_SafeLoader", yaml.CSafeLoader)
         assert with_c == with_python, path
 
 
@@ -105,7 +118,7 @@ def test_both_loaders_agree_on_hand_written_yaml(text: str) -> None:
 def test_both_loaders_refuse_the_same_structures(
     text: str, loader: type, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(sidecar_module, "Loader", loader)
+    monkeypatch.setattr(sidecar_module, "_SafeLoader", loader)
     with pytest.raises(SidecarError, match=r"anchors or aliases|nested more than 48"):
         sidecar_module.parse_sidecar(text.encode(), tmp_path / "run.e00000001.yaml")
 
