@@ -45,7 +45,7 @@ import torch
 import checkpoint._catalog as catalog
 import checkpoint._indexfile as indexfile
 import checkpoint._manager as manager_module
-import checkpoint._weights_only as weights_only_module
+import checkpoint._plainweights as plainweights
 from checkpoint import CheckpointManager
 
 MB = 1024 * 1024
@@ -144,7 +144,7 @@ def bench_save_load(megabytes: int, repeat: int, workdir: Path) -> dict[str, obj
 
     def manager_first_load() -> None:
         """As the first load of the file in a process: the weights check is not cached."""
-        weights_only_module._check_once.cache_clear()
+        plainweights._check_once.cache_clear()
         manager.load_state_dict(last)
 
     raw_load(), manager_load()  # warm the page cache for both

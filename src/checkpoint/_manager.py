@@ -41,6 +41,7 @@ from ._naming import (
     validate_run_name,
 )
 from ._plain import plain_data, require_tensors, require_weights_only_storable
+from ._plainweights import check_plain_weights
 from ._selection import Mode, retention_policy
 from ._sidecar import (
     RECOMPUTED_METADATA_KEYS,
@@ -59,7 +60,7 @@ from ._storage import (
     sweep_stale_temp_files,
 )
 from ._store import local_path_of
-from ._weights_only import check_weights_only, read_weights_only
+from ._weights_only import read_weights_only
 from .errors import (
     CheckpointCorruptError,
     CheckpointExistsError,
@@ -396,7 +397,7 @@ class CheckpointManager:
             verify_checkpoint(info.path)  # only bytes the sidecar vouches for reach torch.load
         else:
             check_size(info.path, info.metadata["size"])
-        check_weights_only(info.path)
+        check_plain_weights(info.path)
         try:
             state: dict[str, torch.Tensor] = torch.load(
                 info.path, map_location=device, weights_only=True, mmap=True

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkpoint import CheckpointManager
-from checkpoint._weights_only import protocol2_globals
+from checkpoint._plainweights import protocol2_globals
 from checkpoint.errors import UnsafeCheckpointError
 
 

@@ -135,8 +135,8 @@ def verify(args: argparse.Namespace) -> int:
 
 def _check(store: Store, name: str) -> dict[str, Any]:
     """A v1 pair against its sidecar and read statically; a trainer state by a safe load."""
+    from checkpoint._plainweights import check_plain_weights
     from checkpoint._remote import downloaded, verified_pair  # imports torch
-    from compat.engine._v1check import require_plain_weights
 
     url = store.url_of(name)
     try:
@@ -148,7 +148,7 @@ def _check(store: Store, name: str) -> dict[str, Any]:
             detail = f"{result.source_format} {result.kind}: safe load and CRCs ok"
             return {"path": url, "ok": True, "detail": detail}
         with verified_pair(store, name) as (local, info):
-            require_plain_weights(local)
+            check_plain_weights(local)
         detail = f"sha256 {info.metadata['sha256']}, a plain state_dict"
         return {"path": url, "ok": True, "detail": detail}
     except UnsafeCheckpointError as exc:

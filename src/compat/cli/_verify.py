@@ -14,10 +14,10 @@ from typing import Any
 
 from checkpoint import verify_checkpoint
 from checkpoint._naming import FileRole, parse_v1_name
+from checkpoint._plainweights import check_plain_weights
 from checkpoint._wording import plural
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
 from compat.engine._bundles import enabled_layouts
-from compat.engine._v1check import require_plain_weights
 from compat.upgrade._tree import What, survey
 
 from ._arguments import path_or_url
@@ -79,7 +79,7 @@ def _check(target: Path) -> dict[str, Any]:
     if _v1_role(target.name) in (FileRole.SIDECAR, FileRole.WEIGHTS):
         info = verify_checkpoint(target)
         try:
-            require_plain_weights(info.path)
+            check_plain_weights(info.path)
         except UnsafeCheckpointError as exc:
             return {"path": str(info.path), "ok": False, "refused": True, "error": str(exc)}
         detail = f"sha256 {info.metadata['sha256']}, a plain state_dict"
