@@ -142,7 +142,13 @@ def test_ctrl_c_stops_after_the_files_in_flight_and_a_rerun_resumes(
     _outputs_are_whole(out)
 
 
-def test_ctrl_c_while_the_workers_start_prints_no_traceback(big_tree: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("after", [0.8, 1.2, 1.6])
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(
+    big_tree: Path, tmp_path: Path, after: float
+) -> None:
+    """Sent while the parent and the workers import torch (the moments vary with the
+    machine's load): an import of torch that swallowed the Ctrl-C once made the parent end
+    by SIGINT (-2), not 130."""
     out = tmp_path / "v1"
     process = subprocess.Popen(
         [*CKPT, "migrate", str(big_tree), "--out", str(out), "--jobs", "3"],
@@ -151,7 +157,7 @@ def test_ctrl_c_while_the_workers_start_prints_no_traceback(big_tree: Path, tmp_
         text=True,
         start_new_session=True,
     )
-    time.sleep(1.0)  # the workers are importing torch
+    time.sleep(after)
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=240)
     assert process.returncode == 130, stderr

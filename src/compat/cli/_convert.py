@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from ._arguments import path_or_url
+from ._interrupt import interrupts_held
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, print_warning
 
 HELP = "convert one legacy checkpoint to a verified v1 checkpoint"
@@ -41,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.upgrade._convert import convert_file  # imports torch: only when the verb runs
-    from compat.upgrade._targets import target_of, v1_name_hint
+    with interrupts_held():  # imports torch: only when the verb runs
+        from compat.upgrade._convert import convert_file
+        from compat.upgrade._targets import target_of, v1_name_hint
 
     target = target_of(args.src, args.dst)
     conversion = convert_file(args.src, target)

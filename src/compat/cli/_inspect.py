@@ -7,6 +7,7 @@ import argparse
 from checkpoint._wording import plural
 
 from ._arguments import path_or_url
+from ._interrupt import interrupts_held
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table
 
 HELP = "show what a checkpoint holds and whether it is safe, without loading it"
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compat.engine._safe import Verdict, inspect  # imports torch: only when the verb runs
+    with interrupts_held():  # imports torch: only when the verb runs
+        from compat.engine._safe import Verdict, inspect
 
     report = inspect(args.path)
     code = EXIT_UNSAFE if report.verdict is Verdict.REFUSED else EXIT_OK

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 from checkpoint.errors import CheckpointNotFoundError
 
 from ._arguments import existing_tree, output_tree, path_or_url, worker_count
+from ._interrupt import interrupts_held
 from ._output import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -69,9 +70,8 @@ def run(args: argparse.Namespace) -> int:
     args.out = output_tree(args.out, args.dir)
     from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
-    # From here on Ctrl-C only asks the run to stop: before torch is imported (its import can
-    # swallow a KeyboardInterrupt), and before the workers start (their import of torch then
-    # overlaps ours, instead of coming after it).
+    # From here on Ctrl-C asks the run to stop, and the workers start now: their import of
+    # torch then overlaps ours, instead of coming after it.
     with stop_on_sigint(StopFlag()) as stop:
         pool = WorkerPool(args.jobs - 1, WORKER_ENTRY) if args.jobs > 1 else None
         try:
@@ -82,11 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) -> int:
-    from compat.upgrade._migrate import (  # imports torch: only when run
-        MigrationInterrupted,
-        Status,
-        migrate,
-    )
+    with interrupts_held():  # imports torch: only when run
+        from compat.upgrade._migrate import MigrationInterrupted, Status, migrate
 
     out: Path = args.out
     try:

@@ -18,6 +18,7 @@ from checkpoint._store import FsspecStore, Store
 from checkpoint._wording import plural
 from checkpoint.errors import CheckpointCompatError, CheckpointNotFoundError, UnsafeCheckpointError
 
+from ._interrupt import interrupts_held
 from ._output import EXIT_FAILURE, EXIT_OK, print_error, print_json, print_table
 from ._verify import report
 
@@ -136,12 +137,15 @@ def verify(args: argparse.Namespace) -> int:
 def _check(store: Store, name: str) -> dict[str, Any]:
     """A v1 pair against its sidecar and read statically; a trainer state by a safe load."""
     from checkpoint._plainweights import check_plain_weights
-    from checkpoint._remote import downloaded, verified_pair  # imports torch
+
+    with interrupts_held():  # imports torch
+        from checkpoint._remote import downloaded, verified_pair
 
     url = store.url_of(name)
     try:
         if name.endswith(".trainer.pt"):
-            from compat import load  # imports torch: only when there are such files
+            with interrupts_held():  # imports torch: only when there are such files
+                from compat import load
 
             with downloaded(store, name) as local:
                 result = load(local, check_crc=True)

@@ -21,6 +21,7 @@ from compat.engine._bundles import enabled_layouts
 from compat.upgrade._tree import What, survey
 
 from ._arguments import path_or_url
+from ._interrupt import interrupts_held
 from ._output import EXIT_FAILURE, EXIT_OK, EXIT_UNSAFE, print_json, print_table, progress
 
 HELP = (
@@ -84,7 +85,8 @@ def _check(target: Path) -> dict[str, Any]:
             return {"path": str(info.path), "ok": False, "refused": True, "error": str(exc)}
         detail = f"sha256 {info.metadata['sha256']}, a plain state_dict"
         return {"path": str(info.path), "ok": True, "detail": detail}
-    from compat import load  # imports torch: only when there are such files
+    with interrupts_held():  # imports torch: only when there are such files
+        from compat import load
 
     try:
         result = load(target, check_crc=True)

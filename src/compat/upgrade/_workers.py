@@ -264,11 +264,7 @@ class StopFlag(threading.Event):
 
 @contextmanager
 def stop_on_sigint(stop: StopFlag, *, install: bool = True) -> Iterator[StopFlag]:
-    """Install the Ctrl-C handler ``stop`` describes (in the main thread only).
-
-    The flag is set even when the ``KeyboardInterrupt`` is lost: ``import torch`` swallows
-    one raised during part of its import (seen with torch 2.13), and the flag still says to
-    stop once the import is over. So the CLI installs this before it imports torch."""
+    """Install the Ctrl-C handler ``stop`` describes (in the main thread only)."""
 
     def handler(signum: int, frame: object) -> None:
         stop.set()
