@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import builtins
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from ._remotecatalog import REWRITE_AFTER, RemoteListing, info_of, list_remote
 from ._selection import Mode, has_metric, rank
 from ._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, dump_sidecar, parse_sidecar
 from ._storage import stream_hashed
-from ._store import FsspecStore, Store
+from ._store import PART_SIZE, FsspecStore, Store
 from ._weights_only import read_weights_only
 from .errors import (
     CheckpointCorruptError,
@@ -339,13 +340,7 @@ def downloaded(store: Store, name: str) -> Iterator[Path]:
     """The object ``name`` as a temporary local file; errors about it name its URL."""
     with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
         local = Path(directory) / name
-        try:
-            store.download(name, local)
-        except FileNotFoundError as exc:
-            raise CheckpointNotFoundError(
-                "is missing; restore it from a backup, or delete the checkpoint it belongs to",
-                store.url_of(name),
-            ) from exc
+        _fetch(store, name, local)
         with relabelled(local, store.url_of(name)):
             yield local
 
@@ -389,24 +384,121 @@ def relabelled(label: Path, url: str) -> Iterator[None]:
 
 
 @contextmanager
-def local_copy(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[Path]:
+def local_copy(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, within: Path | None = None
+) -> Iterator[Path]:
     """What ``url`` names, as a temporary local file: the object, or, for a prefix (a bundle
     such as ``<run>:v5/``), a directory of the objects directly below it. For the engine,
-    which reads files; errors about the copy name the URL."""
+    which reads files; errors about the copy name the URL. The copy is ``within`` (by
+    default a new directory named like the URL's parent, so that a run named after its
+    directory keeps its name) and removed afterwards."""
     parent, _, name = url.rstrip("/").rpartition("/")
     store = FsspecStore(parent, storage_options)
-    if store.info(name) is not None:
-        with downloaded(store, name) as local:
-            yield local
-        return
-    below = FsspecStore(url, storage_options)
-    names = [obj.name for obj in below.list()]
-    if not names:
-        raise CheckpointNotFoundError("no such object, nor objects below it", url)
     with tempfile.TemporaryDirectory(prefix="ckpt-") as directory:
-        local = Path(directory) / name
+        if within is None:
+            within = Path(directory) / (parent.rpartition("/")[2] or "root")
+        local = within / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if store.info(name) is not None:
+            _fetch(store, name, local)
+            try:
+                with relabelled(local, store.url_of(name)):
+                    yield local
+            finally:
+                local.unlink(missing_ok=True)
+            return
+        below = FsspecStore(url, storage_options)
+        names = [obj.name for obj in below.list()]
+        if not names:
+            raise CheckpointNotFoundError("no such object, nor objects below it", url)
         local.mkdir()
-        for member in names:
-            below.download(member, local / member)
-        with relabelled(local, below.url):
-            yield local
+        try:
+            for member in names:
+                below.download(member, local / member)
+            with relabelled(local, below.url):
+                yield local
+        finally:
+            shutil.rmtree(local, ignore_errors=True)
+
+
+def _fetch(store: Store, name: str, local: Path) -> None:
+    try:
+        store.download(name, local)
+    except FileNotFoundError as exc:
+        raise CheckpointNotFoundError(
+            "is missing; restore it from a backup, or delete the checkpoint it belongs to",
+            store.url_of(name),
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where ``publish`` put a checkpoint's files (``None``: it had no such file)."""
+
+    weights: str | None
+    trainer: str | None
+    #: The same weights were committed there before: nothing was uploaded.
+    already_there: bool = False
+
+
+def publish(
+    store: Store, directory: str, weights: Path | None, trainer: Path | None = None
+) -> Published:
+    """Upload a committed local v1 checkpoint into ``directory`` (a prefix below the
+    store's root: ``""`` or ending in ``/``) by the commit protocol.
+
+    The trainer state goes first, whole or not at all; then the weights, then the sidecar,
+    created exclusively: the commit, as for a save. Weights already there without a sidecar
+    are no checkpoint (a publish that died) and are replaced. A sidecar already there for
+    the same weights (sha256 and size) means this was published before, and nothing is
+    uploaded; one for other weights raises ``CheckpointExistsError`` naming its URL."""
+    sidecar_name = weights_name = ""
+    committed = b""
+    if weights is not None:
+        weights_name = directory + weights.name
+        sidecar_local = weights.with_suffix(SIDECAR_SUFFIX)
+        sidecar_name = directory + sidecar_local.name
+        committed = sidecar_local.read_bytes()
+        ours = parse_sidecar(committed, sidecar_local)
+        raw = _get_if_there(store, sidecar_name)
+        if raw is not None:
+            with relabelled(Path(sidecar_name), store.url_of(sidecar_name)):
+                theirs = parse_sidecar(raw, Path(sidecar_name))
+            if (theirs.sha256, theirs.size) != (ours.sha256, ours.size):
+                raise CheckpointExistsError(
+                    f"already holds other weights (sha256 {theirs.sha256[:12]}...); write to "
+                    "another name or prefix, or delete that checkpoint first",
+                    store.url_of(sidecar_name),
+                )
+            trainer_url = None
+            if trainer is not None and store.info(directory + trainer.name) is not None:
+                trainer_url = store.url_of(directory + trainer.name)
+            return Published(store.url_of(weights_name), trainer_url, already_there=True)
+    if trainer is not None:
+        _upload(store, trainer, directory + trainer.name, exclusive=False)
+    if weights is not None:
+        _upload(store, weights, weights_name, exclusive=False)
+        try:
+            store.put(sidecar_name, committed, exclusive=True)
+        except FileExistsError as exc:
+            raise CheckpointExistsError(
+                "was committed by another writer while this one uploaded; re-run to check "
+                "whether it holds the same weights",
+                store.url_of(sidecar_name),
+            ) from exc
+    return Published(
+        store.url_of(weights_name) if weights is not None else None,
+        store.url_of(directory + trainer.name) if trainer is not None else None,
+    )
+
+
+def _get_if_there(store: Store, name: str) -> bytes | None:
+    try:
+        return store.get(name, MAX_SIDECAR_BYTES + 1)
+    except FileNotFoundError:
+        return None
+
+
+def _upload(store: Store, local: Path, name: str, *, exclusive: bool) -> None:
+    with store.writer(name, exclusive=exclusive) as sink, local.open("rb") as source:
+        shutil.copyfileobj(source, sink, PART_SIZE)

@@ -86,7 +86,8 @@ class Upload:
 
 
 class Store(Protocol):
-    """What the manager needs of object storage: objects below one root, named flat."""
+    """What the manager needs of object storage: objects below one root, named flat
+    (``walk`` also yields deeper ones, named ``a/b/name``, for ``ckpt migrate``)."""
 
     url: str
 
@@ -96,6 +97,7 @@ class Store(Protocol):
     def get(self, name: str, limit: int) -> bytes: ...
     def download(self, name: str, local: Path) -> None: ...
     def list(self) -> Iterator[ObjectInfo]: ...
+    def walk(self) -> Iterator[ObjectInfo]: ...
     def info(self, name: str) -> ObjectInfo | None: ...
     def delete(self, names: Iterable[str]) -> None: ...
     def uploads(self) -> Sequence[Upload]: ...
@@ -172,6 +174,21 @@ class FsspecStore:
         for entry in found:
             if entry.get("type") == "file" and str(entry["name"]).startswith(self.root + "/"):
                 yield _object_info(str(entry["name"])[cut:], entry)
+
+    def walk(self) -> Iterator[ObjectInfo]:
+        """Every object below the root, at any depth (``a/b/model_0001.pt``): one listing
+        without a delimiter, paged through like ``list``; for ``ckpt migrate`` of a tree."""
+        with self.translated(""):
+            try:
+                found = self.fs.find(self.root, detail=True, withdirs=False)
+            except FileNotFoundError as exc:
+                if _code(exc) == "NoSuchBucket":
+                    raise
+                return
+        cut = len(self.root) + 1
+        for name in sorted(found):
+            if name.startswith(self.root + "/"):
+                yield _object_info(name[cut:], found[name])
 
     def info(self, name: str) -> ObjectInfo | None:
         with self.translated(name):

@@ -218,16 +218,22 @@ def test_an_output_that_overlaps_the_source_or_is_a_file_is_a_usage_error(
     assert _hashes(tmp_path) == before
 
 
-def test_migrate_to_or_from_a_url_is_a_usage_error_and_makes_no_local_s3_folder(
+def test_url_usage_errors_are_found_before_any_request_and_make_no_local_s3_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Migrations to and from URLs run against moto in tests/remote; what is wrong with the
+    command line is said without contacting any server."""
     monkeypatch.chdir(tmp_path)
     tree = tmp_path / "run"
     tree.mkdir()
     shutil.copyfile(LEGACY / "torch-2.0.1" / "record_zip.pt", tree / "model_0003.pt")
-    for argv in (["migrate", str(tree), "--out", "s3://bucket/v1"], ["migrate", "s3://b/run"]):
+    for argv, reason in (
+        (["migrate", str(tree), "--out", "s3://bucket/v1", "--jobs", "2"], "one file at a time"),
+        (["migrate", "s3://b/run", "--out", "s3://b/run/v1"], "lies inside it"),
+        (["migrate", "s3://b/run", "--out", "s3://b/run/"], "is the source tree"),
+    ):
         assert main(argv) == 2
-        assert "works on local directories only" in capsys.readouterr().err
+        assert reason in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
 
 

@@ -10,8 +10,7 @@ import s3fs
 import torch
 
 from checkpoint import CheckpointManager
-from checkpoint.errors import ConversionTargetError
-from compat import convert, inspect, load
+from compat import inspect, load
 from compat.cli import main
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
@@ -97,18 +96,3 @@ def test_a_remote_hostile_file_is_refused(bucket: str, capsys: pytest.CaptureFix
     s3fs.S3FileSystem().put_file(str(LEGACY / "hostile" / "builtins_eval_zip.pt"), url)
     assert main(["inspect", url]) == 3
     assert capsys.readouterr().out.startswith(f"{url}: ")
-
-
-@pytest.mark.parametrize("side", ["src", "dst"])
-def test_convert_refuses_urls_without_writing(
-    side: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    local = str(LEGACY / "torch-2.0.1" / "agent_zip.pt")
-    url = "s3://bucket/runs/run7/"
-    src, dst = (url + "agent_zip.pt", "out/") if side == "src" else (local, url)
-    with pytest.raises(ConversionTargetError, match="object storage is not supported yet"):
-        convert(src, dst)
-    assert main(["convert", src, dst]) == 1
-    assert "not supported yet" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []  # no local s3:/ directory made of the URL

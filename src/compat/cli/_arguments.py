@@ -13,7 +13,14 @@ from pathlib import Path
 from checkpoint._store import local_path_of
 from checkpoint.errors import CheckpointNotFoundError, UsageError
 
-__all__ = ["default_out", "existing_tree", "output_tree", "path_or_url", "worker_count"]
+__all__ = [
+    "default_out",
+    "existing_tree",
+    "migration_sides",
+    "output_tree",
+    "path_or_url",
+    "worker_count",
+]
 
 
 def path_or_url(text: str) -> Path | str:
@@ -23,10 +30,9 @@ def path_or_url(text: str) -> Path | str:
     return text if local is None else local
 
 
-def existing_tree(path: Path | str, verb: str, for_one_file: str) -> Path:
+def existing_tree(path: Path, verb: str, for_one_file: str) -> Path:
     """``path``, a local directory ``ckpt <verb>`` can walk; ``for_one_file`` is the command
     to suggest when it is a file."""
-    path = _local(path, verb)
     if path.is_dir():
         return path
     if not path.exists():
@@ -38,30 +44,49 @@ def existing_tree(path: Path | str, verb: str, for_one_file: str) -> Path:
     )
 
 
+def migration_sides(
+    source: Path | str, out: Path | str | None, jobs: int
+) -> tuple[Path | str, Path | str]:
+    """``ckpt migrate``'s tree and output when either is a URL: the output defaults to
+    ``<URL>-v1``, may be neither the source nor inside it, and ``--jobs`` stays 1 (a
+    remote migration converts one file at a time)."""
+    if jobs > 1:
+        raise UsageError(
+            f"--jobs {jobs}: a migration from or to object storage converts one file at a "
+            "time; leave --jobs out",
+            str(out if isinstance(out, str) else source),
+        )
+    if isinstance(source, Path):
+        source = existing_tree(source, "migrate", "ckpt convert {path} OUT_DIR/")
+    if out is None:
+        if isinstance(source, Path):
+            return source, default_out(source)
+        return source, f"{source.rstrip('/')}-v1"
+    if isinstance(out, Path):
+        return source, _not_a_file(out)
+    if isinstance(source, str):
+        inner, outer = out.rstrip("/"), source.rstrip("/")
+        if inner == outer or inner.startswith(outer + "/"):
+            raise UsageError(
+                f"is the source tree or lies inside it; sources are never modified: pass an "
+                f"--out outside {source}, or leave it out for {outer}-v1",
+                out,
+            )
+    return source, out
+
+
 def default_out(root: Path) -> Path:
     """``<DIR>-v1`` next to ``DIR``: never inside the source tree."""
     resolved = root.resolve()
     return resolved.with_name(f"{resolved.name}-v1")
 
 
-def _local(path: Path | str, verb: str) -> Path:
-    """``path`` if it is local; a URL is a usage error for a verb that walks local trees."""
-    if isinstance(path, Path):
-        return path
-    raise UsageError(
-        f"`ckpt {verb}` works on local directories only; copy the tree from object storage "
-        "first (for example with `aws s3 sync`), or use `ckpt ls`/`ckpt verify` on the URL",
-        path,
-    )
-
-
-def output_tree(out: Path | str | None, source: Path) -> Path:
+def output_tree(out: Path | None, source: Path) -> Path:
     """Where a migration of ``source`` writes: ``out``, or ``default_out(source)``. An
-    output that is the source, lies inside it, is a file or is a URL is refused before
-    anything runs."""
+    output that is the source, lies inside it or is a file is refused before anything
+    runs."""
     if out is None:
         return default_out(source)
-    out = _local(out, "migrate")
     resolved, root = out.resolve(), source.resolve()
     if resolved == root:
         raise UsageError(
@@ -75,6 +100,10 @@ def output_tree(out: Path | str | None, source: Path) -> Path:
             f"outputs: pass an --out outside it, or leave it out for {default_out(source)}",
             out,
         )
+    return _not_a_file(out)
+
+
+def _not_a_file(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(
             "is an existing file, not a directory: pass a directory for --out (it is created "

@@ -23,6 +23,7 @@ EXITS = {
 EXAMPLES = (
     "ckpt convert runs/old/model_0005.pt runs/new/run7.e00000005.pt",
     "ckpt convert runs/old/model_0005.pt converted/",
+    "ckpt convert s3://bucket/old/model_0005.pt s3://bucket/runs/run7/",
 )
 
 
@@ -46,12 +47,18 @@ def run(args: argparse.Namespace) -> int:
         from compat.upgrade._convert import convert_file
         from compat.upgrade._targets import target_of, v1_name_hint
 
-    target = target_of(args.src, args.dst)
-    conversion = convert_file(args.src, target)
+    destination = path_or_url(args.dst)
+    if isinstance(args.src, str) or isinstance(destination, str):  # a URL: s3://bucket/run7/
+        from compat.upgrade._remote import convert_remote  # fsspec: only for URLs
+
+        conversion = convert_remote(str(args.src), str(destination))
+    else:
+        target = target_of(args.src, args.dst)
+        conversion = convert_file(args.src, target)
+        hint = v1_name_hint(target, conversion.written.epoch)
+        if hint is not None:
+            print_warning(hint)
     report = conversion.to_json()
-    hint = v1_name_hint(target, conversion.written.epoch)
-    if hint is not None:
-        print_warning(hint)
     if args.json:
         print_json(report)
         return EXIT_OK

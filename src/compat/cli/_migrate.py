@@ -4,20 +4,22 @@ Outputs go to `DIR-v1` next to `DIR` unless `--out` names another place outside 
 sources are never modified, and re-running the same command resumes: what is already
 done is verified and said so. `--dry-run` reads each file's pickle statically (no tensor
 data) and reports what the real run would do, with the exit code it would give. Finding no
-checkpoint at all is a failure (exit 1), as for `ckpt ls` and `ckpt verify`.
+checkpoint at all is a failure (exit 1), as for `ckpt ls` and `ckpt verify`. Either tree
+may be a URL (`s3://bucket/runs/old`): one file at a time is then downloaded, converted and
+published (see `compat.upgrade._remote`).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from checkpoint.errors import CheckpointNotFoundError
 
-from ._arguments import existing_tree, output_tree, path_or_url, worker_count
+from ._arguments import existing_tree, migration_sides, output_tree, path_or_url, worker_count
 from ._interrupt import interrupts_held
 from ._output import (
     EXIT_FAILURE,
@@ -47,6 +49,7 @@ EXITS = {
 EXAMPLES = (
     "ckpt migrate runs/old --dry-run",
     "ckpt migrate runs/old --out runs/old-v1 --jobs 2",
+    "ckpt migrate s3://bucket/runs/old --out s3://bucket/runs/old-v1",
 )
 
 
@@ -66,8 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.dir = existing_tree(args.dir, "migrate", "ckpt convert {path} OUT_DIR/")
-    args.out = output_tree(args.out, args.dir)
+    if isinstance(args.dir, str) or isinstance(args.out, str):  # a URL: s3://bucket/runs
+        args.dir, args.out = migration_sides(args.dir, args.out, args.jobs)
+    else:
+        args.dir = existing_tree(args.dir, "migrate", "ckpt convert {path} OUT_DIR/")
+        args.out = output_tree(args.out, args.dir)
     from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
     # From here on Ctrl-C asks the run to stop, and the workers start now: their import of
@@ -85,17 +91,26 @@ def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) 
     with interrupts_held():  # imports torch: only when run
         from compat.upgrade._migrate import MigrationInterrupted, Status, migrate
 
-    out: Path = args.out
+    out: Path | str = args.out
+
+    def track(conversions: object) -> Iterator[Outcome]:
+        return progress(cast("Sequence[Outcome]", conversions), "migrating")
+
     try:
-        outcomes = migrate(
-            args.dir,
-            out,
-            jobs=args.jobs,
-            dry_run=args.dry_run,
-            track=lambda conversions: progress(cast("Sequence[Outcome]", conversions), "migrating"),
-            pool=pool,
-            stop=stop,
-        )
+        if isinstance(args.dir, str) or isinstance(out, str):
+            from compat.upgrade._remote import migrate_remote  # fsspec: only for URLs
+
+            outcomes = migrate_remote(args.dir, out, dry_run=args.dry_run, track=track, stop=stop)
+        else:
+            outcomes = migrate(
+                args.dir,
+                out,
+                jobs=args.jobs,
+                dry_run=args.dry_run,
+                track=track,
+                pool=pool,
+                stop=stop,
+            )
     except MigrationInterrupted as interrupted:
         _report(args, out, interrupted.outcomes, Status, interrupted.not_started)
         print_error(
@@ -118,7 +133,7 @@ def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) 
 
 def _report(
     args: argparse.Namespace,
-    out: Path,
+    out: Path | str,
     outcomes: list[Outcome],
     statuses: type[Status],
     not_started: int | None,

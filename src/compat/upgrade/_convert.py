@@ -8,18 +8,23 @@ what was recovered into a v1 draft, and the draft is written atomically and read
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from checkpoint import CheckpointInfo, ConvertedFrom
+from checkpoint._store import remote_url
 from checkpoint.errors import NothingToConvertError, UnconvertibleCheckpointError
 from compat.engine._inventory import tensor_key, tensors_in
 from compat.engine._safe import LoadResult, load
 from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
 from compat.upgrade._draft import initial_draft, provenance, sha256_of
 from compat.upgrade._targets import Target, target_of
-from compat.upgrade._v1write import Written, write_v1
+from compat.upgrade._v1write import Written, output_epoch, write_v1
+
+if TYPE_CHECKING:
+    from checkpoint._remote import Published
 
 __all__ = ["Conversion", "convert", "convert_file"]
 
@@ -28,30 +33,42 @@ __all__ = ["Conversion", "convert", "convert_file"]
 class Conversion:
     """A finished, verified conversion."""
 
-    source: Path
+    source: Path | str  # a str: a URL
     provenance: ConvertedFrom
     written: Written
+    #: For a destination in object storage: the URLs of the outputs (``written`` holds
+    #: the local copies they were published from, since removed).
+    published: Published | None = None
 
     @property
     def info(self) -> CheckpointInfo:
         """The weights' info; for a trainer-only source, one pointing at the trainer file."""
-        if self.written.weights is not None:
-            return self.written.weights
-        assert self.written.trainer is not None
+        weights, trainer = self.written.weights, self.written.trainer
+        if self.published is not None:
+            url = self.published.weights or self.published.trainer
+            assert url is not None
+            path = Path(url.split("://", 1)[1])
+            if weights is not None:
+                return replace(weights, path=path, url=url)
+            trainer = path
+        if weights is not None:
+            return weights
+        assert trainer is not None
         return CheckpointInfo(
             self.written.run_name,
             self.written.epoch,
-            self.written.trainer,
+            trainer,
             {"epoch": self.written.epoch, "trainer_state": True},
         )
 
     def to_json(self) -> dict[str, object]:
+        weights, trainer = self.written.weights, self.written.trainer
         return {
             "source": str(self.source),
             "run_name": self.written.run_name,
             "epoch": self.written.epoch,
-            "weights": str(self.written.weights.path) if self.written.weights else None,
-            "trainer_state": str(self.written.trainer) if self.written.trainer else None,
+            "weights": self.published.weights if self.published else weights and str(weights.path),
+            "trainer_state": self.published.trainer if self.published else trainer and str(trainer),
             "converted_from": self.provenance.model_dump(mode="json"),
             "verified": True,
             "already_done": self.written.already_done,
@@ -64,8 +81,12 @@ def convert_file(
     converters: ConverterIndex | None = None,
     *,
     source_sha256: str | None = None,
+    label: str | None = None,
+    before_write: Callable[[int, ConvertedFrom], None] | None = None,
 ) -> Conversion:
-    """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'."""
+    """Convert ``source`` into ``target``; ``converters`` defaults to the enabled plugins'.
+    ``label``: the URL ``source`` is a copy of; ``before_write(epoch, provenance)`` runs
+    once the outputs' epoch is known, before anything is written."""
     result = load(source, check_crc=True)  # first: it refuses what is no checkpoint file
     sha256 = source_sha256 or sha256_of(source)
     if not result.state_dict and not result.trainer_state:
@@ -78,8 +99,11 @@ def convert_file(
         initial_draft(result), converter_index() if converters is None else converters, source
     )
     require_every_tensor(result, draft, source)
-    origin = provenance(result, sha256, migrations)
-    return Conversion(source, origin, write_v1(draft, target, origin, source, result.agent))
+    origin = provenance(result, sha256, migrations, label=label)
+    if before_write is not None:
+        before_write(output_epoch(draft, target), origin)
+    written = write_v1(draft, target, origin, source, result.agent)
+    return Conversion(label or source, origin, written)
 
 
 def require_every_tensor(result: LoadResult, draft: Mapping[str, object], source: Path) -> None:
@@ -115,7 +139,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Checkpo
     Converting the same source to the same place again writes nothing and returns what is
     there. The result is read back and
     compared bit for bit before this returns. A trainer-state source gives
-    ``<run>.e<epoch>.trainer.pt``, and the returned info points at it.
+    ``<run>.e<epoch>.trainer.pt``, and the returned info points at it. Either side may be
+    a URL (``s3://...``, any fsspec URL): see ``compat.upgrade._remote``.
     """
-    target = target_of(os.fspath(src), dst)  # first: it refuses URLs, which Path would fold
-    return convert_file(Path(src), target).info
+    if remote_url(os.fspath(src)) is not None or remote_url(os.fspath(dst)) is not None:
+        from compat.upgrade._remote import convert_remote  # fsspec: only for URLs
+
+        return convert_remote(os.fspath(src), os.fspath(dst)).info
+    return convert_file(Path(src), target_of(os.fspath(src), dst)).info

@@ -86,13 +86,16 @@ def initial_draft(result: LoadResult) -> dict[str, object]:
     }
 
 
-def provenance(result: LoadResult, sha256: str, migrations: list[str]) -> ConvertedFrom:
-    """Where a conversion's output came from; a v1 source passes its own provenance on."""
+def provenance(
+    result: LoadResult, sha256: str, migrations: list[str], *, label: str | None = None
+) -> ConvertedFrom:
+    """Where a conversion's output came from (``label``: the URL of a staged copy); a v1
+    source passes its own provenance on."""
     earlier = result.metadata.get("converted_from") if result.source_format is Format.V1 else None
     if earlier is not None:
         return ConvertedFrom.model_validate(earlier)
     return ConvertedFrom(
-        path=str(result.path.resolve()),
+        path=label or str(result.path.resolve()),
         sha256=sha256,
         format=f"{detected_format(result)}/{result.source_format}",
         legacy_classes=sorted(result.legacy_classes),

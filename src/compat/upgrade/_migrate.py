@@ -49,7 +49,7 @@ from compat.upgrade._convert import require_every_tensor
 from compat.upgrade._draft import initial_draft, provenance, sha256_of
 from compat.upgrade._targets import Target, run_name_for
 from compat.upgrade._tree import What, survey
-from compat.upgrade._v1write import trainer_provenance, write_v1
+from compat.upgrade._v1write import output_epoch, trainer_provenance, write_v1
 from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
 __all__ = [
@@ -81,7 +81,7 @@ class Status(StrEnum):
 class Outcome:
     """What happened to one source file."""
 
-    source: Path
+    source: Path | str  # a str: a URL
     status: Status
     detail: str = ""
     outputs: tuple[str, ...] = ()
@@ -99,6 +99,8 @@ class Outcome:
 class _Job:
     source: Path
     target: Target
+    #: The URL ``source`` is a staged copy of (``_remote``): what provenance records.
+    label: str | None = None
 
 
 @dataclass
@@ -250,8 +252,11 @@ class _Arbiter:
         outputs = self._existing.done.get((job.target.run_dir, sha256))
         return Outcome(job.source, Status.DONE, "verified", outputs) if outputs else None
 
-    def _claim(self, job: _Job, sha256: str, epoch: int) -> Outcome | None:
-        """``None``: ``job`` may write its weights at ``epoch``; else the outcome instead."""
+    def _claim(self, job: _Job, sha256: str, epoch: int, weights: bool) -> Outcome | None:
+        """``None``: ``job`` may write its outputs at ``epoch``; else the outcome instead.
+        Only weights hold a slot: trainer states of one epoch merge."""
+        if not weights:
+            return None
         slot = (job.target.run_dir, job.target.run_name, epoch)
         where = f"run {job.target.run_name!r} epoch {epoch}"
         fix = (
@@ -354,23 +359,14 @@ def _convert(job: _Job, sha256: str, converters: ConverterIndex, consult: _Consu
         )
     draft, migrations = run_chain(initial_draft(result), converters, source)
     require_every_tensor(result, draft, source)
-    origin = provenance(result, sha256, migrations)
-    if draft.get("state_dict"):
-        refused: Outcome | None = consult("claim", sha256, _weights_epoch(draft, target))
-        if refused is not None:
-            return refused
+    origin = provenance(result, sha256, migrations, label=job.label)
+    weights = bool(draft.get("state_dict"))
+    refused: Outcome | None = consult("claim", sha256, output_epoch(draft, target), weights)
+    if refused is not None:
+        return refused
     written = write_v1(draft, target, origin, source, result.agent)
     outputs = [path for path in (written.weights and written.weights.path, written.trainer) if path]
     return Outcome(source, Status.CONVERTED, "verified", tuple(map(str, outputs)))
-
-
-def _weights_epoch(draft: dict[str, object], target: Target) -> int:
-    """The epoch ``write_v1`` gives weights: the target's, else the draft's, else 0."""
-    if target.epoch is not None:
-        return target.epoch
-    figures = draft.get("figures")
-    epoch = figures.get("epoch") if isinstance(figures, dict) else None
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0
 
 
 def _reason(exc: CheckpointCompatError) -> str:
@@ -390,7 +386,9 @@ class _Run(Sized, Iterable["Outcome"]):
         init: tuple[ConverterIndex, bool],
         pool: WorkerPool | None,
         stop: StopFlag,
+        work: Callable[[tuple[ConverterIndex, bool], _Job, _Consult], Outcome] | None = None,
     ) -> None:
+        self._work = work or _work  # the workers run ``_work`` itself
         self._jobs = jobs
         self._arbiter = arbiter
         self._init = init
@@ -439,7 +437,7 @@ class _Run(Sized, Iterable["Outcome"]):
                     def consult(kind: str, *arguments: Any, index: int = index) -> Any:
                         return self._arbiter.answer(kind, index, arguments)
 
-                    self._results.put((index, _work(self._init, job, consult)))
+                    self._results.put((index, self._work(self._init, job, consult)))
                 elif dispatcher is None or not dispatcher.is_alive():
                     yield from self._collect(block=False)
                     break

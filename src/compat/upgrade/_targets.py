@@ -66,17 +66,12 @@ def target_of(source: Path | str, destination: str | os.PathLike[str]) -> Target
 
     ``DST`` is a directory (existing, or ending in ``/``: created), a v1 name
     ``<run>.e<8 digits>.pt`` (run and epoch fixed), or any other ``name.pt``, written as is
-    with its sidecar beside it (``name.yaml``). URLs are refused, either side (not yet
-    supported: a ``Path`` would take ``s3://b/run/`` for the local directory ``s3:/b/run``).
+    with its sidecar beside it (``name.yaml``). Both are local: a URL goes through
+    ``compat.upgrade._remote``, which stages it locally first.
     """
     for location in (source, destination):
-        if remote_url(location) is not None:
-            raise ConversionTargetError(
-                "conversion to or from object storage is not supported yet; copy the source "
-                "to a local file, convert into a local directory, then save the result with "
-                "CheckpointManager(URL, run_name).save_agent(...)",
-                str(location),
-            )
+        if remote_url(location) is not None:  # a Path would fold s3://b/run/ into s3:/b/run
+            raise ValueError(f"{location}: a URL, not a local path")
     source = Path(source)
     text = str(destination)
     path = Path(destination)

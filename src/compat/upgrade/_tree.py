@@ -27,7 +27,7 @@ from compat.engine._bundles import archive_names, find_bundle
 from compat.engine._containers import Format, detect, is_zip
 from compat.host._hookspecs import Layout
 
-__all__ = ["Entry", "What", "survey"]
+__all__ = ["Entry", "What", "file_kind", "is_bookkeeping", "named_like_checkpoint", "survey"]
 
 #: Names that are checkpoints even when no legacy scheme matches them; the content decides
 #: for every other name.
@@ -67,11 +67,20 @@ def _passed_over(path: Path, mode: int) -> str | None:
     return None
 
 
-def _file_kind(path: Path, size: int, layouts: list[Layout]) -> tuple[What, str]:
+def is_bookkeeping(name: str) -> bool:
+    """The manager's own files and a write in progress: never reported."""
+    return name in _OWN_FILES or is_temp_name(name)
+
+
+def named_like_checkpoint(name: str) -> bool:
+    """A checkpoint by its name alone: a legacy scheme or a checkpoint suffix."""
+    return parse_legacy_name(name) is not None or name.endswith(_CHECKPOINT_SUFFIXES)
+
+
+def file_kind(path: Path, size: int, layouts: list[Layout]) -> tuple[What, str]:
     """A regular file: a checkpoint by name or by content, or why it is not one. A file
     that cannot be read is taken: its conversion reports why."""
-    name = path.name
-    if parse_legacy_name(name) is not None or name.endswith(_CHECKPOINT_SUFFIXES):
+    if named_like_checkpoint(path.name):
         return What.FILE, ""
     if size == 0:
         return What.SKIPPED, "an empty file"
@@ -103,7 +112,7 @@ def survey(root: Path, layouts: Iterable[Layout], exclude: Path | None = None) -
         subdirectories = []
         for entry in entries:
             path = Path(entry.path)
-            if entry.name in _OWN_FILES or is_temp_name(entry.name) or _is_v1_sidecar(path):
+            if is_bookkeeping(entry.name) or _is_v1_sidecar(path):
                 continue  # bookkeeping, or a v1 sidecar: its weights file stands for the pair
             mode = entry.stat(follow_symlinks=False).st_mode
             reason = _passed_over(path, mode)
@@ -116,7 +125,7 @@ def survey(root: Path, layouts: Iterable[Layout], exclude: Path | None = None) -
                     subdirectories.append(path)
             elif stat.S_ISREG(mode):
                 size = entry.stat(follow_symlinks=False).st_size
-                what, why = _file_kind(path, size, layouts)
+                what, why = file_kind(path, size, layouts)
                 yield Entry(path, what, why)
         for subdirectory in subdirectories:
             if _is_bundle(subdirectory, layouts):

@@ -272,8 +272,7 @@ def write_v1(
     """
     state = _state_dict(draft, source)
     figures = dict(_mapping(draft, "figures"))
-    epoch = target.epoch if target.epoch is not None else figures.get("epoch")
-    figures["epoch"] = epoch if isinstance(epoch, int) else (0 if state else target.trainer_epoch)
+    figures["epoch"] = output_epoch(draft, target)
     trainer = draft.get("trainer_state")
     if not state and not isinstance(trainer, Mapping):
         raise UnconvertibleCheckpointError(
@@ -297,6 +296,15 @@ def write_v1(
     )
     written = Written(target.run_name, figures["epoch"], weights, trainer_file)
     return _renamed(written, target) if target.stem is not None else written
+
+
+def output_epoch(draft: Mapping[str, object], target: Target) -> int:
+    """The epoch ``write_v1`` gives ``draft``'s outputs: the target's, else the draft's,
+    else 0 for weights and the target's ``trainer_epoch`` for a trainer state alone."""
+    epoch = target.epoch if target.epoch is not None else _mapping(draft, "figures").get("epoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        return epoch
+    return 0 if _mapping(draft, "state_dict") else target.trainer_epoch
 
 
 def _outputs(target: Target, epoch: int) -> tuple[Path, Path, Path]:

@@ -1,0 +1,209 @@
+"""`compat.convert`, `ckpt convert` and `ckpt migrate` with s3:// on either side (moto server).
+
+Each remote result is checked against the same conversion done locally: the same statuses,
+the same output names, and outputs that load to the same tensors bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import s3fs
+import torch
+
+from checkpoint import CheckpointManager, read_sidecar
+from checkpoint._sidecar import parse_sidecar
+from checkpoint._store import FsspecStore
+from checkpoint.errors import CheckpointExistsError
+from compat import convert
+from compat.cli import main
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "legacy_run"
+RECORD = Path(__file__).parents[1] / "fixtures" / "legacy" / "torch-2.0.1" / "record_zip.pt"
+
+
+def _tensors(state: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    if isinstance(state, torch.Tensor):
+        return {prefix: state}
+    if isinstance(state, dict):
+        found: dict[str, torch.Tensor] = {}
+        for key, value in state.items():
+            found.update(_tensors(value, f"{prefix}/{key}"))
+        return found
+    if isinstance(state, list | tuple):
+        return {
+            k: v for i, item in enumerate(state) for k, v in _tensors(item, f"{prefix}/{i}").items()
+        }
+    return {}
+
+
+def _same_file_content(remote_url: str, local: Path, scratch: Path) -> None:
+    """The object at ``remote_url`` loads to exactly the tensors of ``local``."""
+    copy = scratch / local.name
+    s3fs.S3FileSystem().get_file(remote_url, str(copy))
+    ours, theirs = torch.load(copy, weights_only=True), torch.load(local, weights_only=True)
+    ours_t, theirs_t = _tensors(ours), _tensors(theirs)
+    assert ours_t.keys() == theirs_t.keys() and ours_t
+    for key, tensor in theirs_t.items():
+        assert ours_t[key].dtype == tensor.dtype and torch.equal(ours_t[key], tensor), key
+    copy.unlink()
+
+
+# -- convert --------------------------------------------------------------------------------
+
+
+def test_convert_local_to_a_remote_run_then_again(bucket: str, tmp_path: Path) -> None:
+    url = f"s3://{bucket}/runs/legacy_run/"
+    info = convert(EXAMPLE / "model_0002.pt", url)
+    assert info.url == f"{url}legacy_run.e00000002.pt"
+    local = convert(EXAMPLE / "model_0002.pt", f"{tmp_path}/local/")
+    _same_file_content(info.url, local.path, tmp_path)
+    manager = CheckpointManager(url, "legacy_run")
+    assert [i.epoch for i in manager.list()] == [2]
+    loaded = manager.load_state_dict(2)
+    assert all(torch.equal(loaded[k], v) for k, v in torch.load(local.path).items())
+    raw = FsspecStore(url).get("legacy_run.e00000002.yaml", 1 << 20)
+    sidecar = parse_sidecar(raw, Path("legacy_run.e00000002.yaml"))
+    assert sidecar.converted_from is not None
+    assert sidecar.converted_from.sha256 == read_sidecar(local.sidecar_path).converted_from.sha256
+    # again: nothing uploaded, and said so
+    assert convert(EXAMPLE / "model_0002.pt", url).url == info.url
+    assert main(["convert", str(EXAMPLE / "model_0002.pt"), url, "--json"]) == 0
+
+
+def test_convert_remote_source_records_its_url(bucket: str, tmp_path: Path) -> None:
+    url = f"s3://{bucket}/old/legacy_run/model_0003.pt"
+    s3fs.S3FileSystem().put_file(str(EXAMPLE / "model_0003.pt"), url)
+    info = convert(url, f"{tmp_path}/out/")
+    assert info.path.name == "legacy_run.e00000003.pt", "the run is named after its folder"
+    origin = read_sidecar(info.sidecar_path).converted_from
+    assert origin is not None and origin.path == url
+    expected = convert(EXAMPLE / "model_0003.pt", f"{tmp_path}/expected/")
+    assert all(
+        torch.equal(torch.load(info.path)[k], v) for k, v in torch.load(expected.path).items()
+    )
+
+
+def test_convert_remote_to_remote_under_a_v1_name(bucket: str, tmp_path: Path) -> None:
+    source = f"s3://{bucket}/old/record_zip.pt"
+    s3fs.S3FileSystem().put_file(str(RECORD), source)
+    dst = f"s3://{bucket}/new/arena.e00000007.pt"
+    info = convert(source, dst)
+    assert info.url == dst
+    expected = convert(RECORD, tmp_path / "arena.e00000007.pt")
+    _same_file_content(dst, expected.path, tmp_path)
+
+
+def test_convert_onto_other_weights_is_refused(bucket: str) -> None:
+    url = f"s3://{bucket}/runs/legacy_run/"
+    convert(EXAMPLE / "model_0001.pt", url + "legacy_run.e00000001.pt")
+    with pytest.raises(CheckpointExistsError, match="already holds other weights"):
+        convert(EXAMPLE / "model_0002.pt", url + "legacy_run.e00000001.pt")
+
+
+# -- migrate --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """The README's legacy run (a hostile file, a trainer state merging into epoch 3), a
+    nested run, a file that is no checkpoint and a hidden folder."""
+    root = tmp_path / "tree"
+    shutil.copytree(EXAMPLE, root / "legacy_run")
+    (root / "arena" / "run3").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "model_0001.pt", root / "arena" / "run3" / "model_0005.pt")
+    (root / "notes.txt").write_text("not a checkpoint\n")
+    (root / ".cache").mkdir()
+    (root / ".cache" / "x.pt").write_bytes(b"hidden")
+    return root
+
+
+def _migrate_json(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    code = main(["migrate", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _by_source(report: dict[str, Any], root: str) -> dict[str, tuple[str, list[str]]]:
+    return {
+        r["source"].removeprefix(root): (
+            r["status"],
+            sorted(o.rpartition("/")[2] for o in r["outputs"]),
+        )
+        for r in report["results"]
+    }
+
+
+def test_migrate_s3_to_s3_matches_a_local_migration(
+    bucket: str,
+    tree: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, out = f"s3://{bucket}/old", f"s3://{bucket}/new"
+    s3fs.S3FileSystem().put(str(tree) + "/", source + "/", recursive=True)
+    staged: list[int] = []
+    download = FsspecStore.download
+
+    def counting(self: FsspecStore, name: str, local: Path) -> None:
+        root = next((p for p in local.parents if p.name.startswith("ckpt-migrate-")), None)
+        if root is not None and local.is_relative_to(root / "src"):  # a source, not a trainer
+            staged.append(sum(1 for p in (root / "src").rglob("*") if p.is_file()))
+        download(self, name, local)
+
+    monkeypatch.setattr(FsspecStore, "download", counting)
+    code, remote = _migrate_json(source, "--out", out, capsys=capsys)
+    local_code, local = _migrate_json(str(tree), "--out", str(tmp_path / "local-v1"), capsys=capsys)
+    assert code == local_code == 3  # the hostile model_0004.pt is refused, the rest converted
+    assert remote["counts"] == local["counts"]
+    assert _by_source(remote, source) == _by_source(local, str(tree))
+    assert len(staged) == 6 and max(staged) == 0, "one source on local disk at a time"
+    for result in local["results"]:
+        for output in result["outputs"]:
+            relative = Path(output).relative_to(tmp_path / "local-v1").as_posix()
+            _same_file_content(f"{out}/{relative}", Path(output), tmp_path)
+    # the trainer state merged into epoch 3 with model_0003.pt's part, as locally
+    assert any(
+        r["source"].endswith("trainer_state.pt") and r["status"] == "converted"
+        for r in remote["results"]
+    )
+
+    again_code, again = _migrate_json(source, "--out", out, capsys=capsys)
+    assert again_code == 3, again
+    assert again["counts"]["already done"] == remote["counts"]["converted"]
+    assert again["counts"]["converted"] == 0
+
+
+@pytest.mark.parametrize("remote_side", ["source", "out"])
+def test_migrate_between_local_and_s3(
+    remote_side: str, bucket: str, tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"s3://{bucket}/{remote_side}"
+    if remote_side == "source":
+        s3fs.S3FileSystem().put(str(tree) + "/", url + "/", recursive=True)
+        root, out, shown = url, str(tmp_path / "v1"), url
+    else:
+        root, out, shown = str(tree), url, str(tree)
+    code, report = _migrate_json(root, "--out", out, capsys=capsys)
+    _, local = _migrate_json(str(tree), "--out", str(tmp_path / "local-v1"), capsys=capsys)
+    assert code == 3 and report["counts"] == local["counts"]
+    assert _by_source(report, shown) == _by_source(local, str(tree))
+
+
+def test_migrate_url_usage_errors(bucket: str, capsys: pytest.CaptureFixture[str]) -> None:
+    source = f"s3://{bucket}/old"
+    assert main(["migrate", source, "--out", f"{source}/inside"]) == 2
+    assert "lies inside it" in capsys.readouterr().err
+    assert main(["migrate", source, "--jobs", "2"]) == 2
+    assert "one file at a time" in capsys.readouterr().err
+
+
+def test_migrate_of_an_empty_prefix_finds_nothing(
+    bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", f"s3://{bucket}/nothing-here"]) == 1
+    assert "no checkpoint to migrate" in capsys.readouterr().err
