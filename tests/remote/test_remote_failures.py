@@ -156,6 +156,33 @@ def test_listing_pages_past_a_thousand_objects(run_url: str) -> None:
     assert torch.equal(manager.load_state_dict(1049)["w"], torch.zeros(2))
 
 
+@pytest.mark.parametrize("listing", ["list", "walk"])
+def test_listing_hands_over_a_page_at_a_time(
+    run_url: str, listing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first object comes after the first page of S3's 1,000 keys, not after the
+    whole listing; and s3fs's cache keeps none of it (it would hold every page)."""
+    put_checkpoints(run_url, range(1050))
+    pages: list[int] = []
+    original = s3fs.S3FileSystem._list_pages
+
+    async def counted(self: s3fs.S3FileSystem, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        async for page in original(self, *args, **kwargs):
+            pages.append(len(page.get("Contents", [])))
+            yield page
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_list_pages", counted)
+    store = CheckpointManager(run_url, "run7").store
+    store.fs.invalidate_cache()
+    objects = getattr(store, listing)()
+    first = next(objects)
+    assert first.name.startswith("run7.e00000000.") and pages == [1000]
+    names = [first.name, *(obj.name for obj in objects)]
+    assert pages == [1000, 1000, 100]
+    assert len(names) == len(set(names)) == 2100
+    assert not store.fs.dircache
+
+
 def test_a_missing_bucket_names_the_url(s3_endpoint: str) -> None:
     url = "s3://no-such-bucket-here/run7"
     with pytest.raises(StorageNotFoundError, match=rf"{url}: its bucket does not exist"):
