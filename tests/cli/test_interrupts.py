@@ -9,6 +9,8 @@ mechanism itself; tests/converters/test_migrate_workers.py sends real ones at se
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -50,3 +52,31 @@ def test_an_ignored_ctrl_c_stays_ignored() -> None:
             signal.raise_signal(signal.SIGINT)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+_CTRL_C_WHILE_THE_VERBS_IMPORT = """
+import sys
+
+class CtrlC:  # a Ctrl-C that lands while the verbs import, every time
+    def find_spec(self, name, path=None, target=None):
+        if name == "compat.cli._ls":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from compat.cli import main
+
+sys.exit(main(["ls", "."]))
+"""
+
+
+def test_a_ctrl_c_while_the_cli_imports_is_one_line_and_130() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_THE_VERBS_IMPORT],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "ckpt: error: interrupted before it started\n"
