@@ -207,3 +207,18 @@ def test_migrate_of_an_empty_prefix_finds_nothing(
 ) -> None:
     assert main(["migrate", f"s3://{bucket}/nothing-here"]) == 1
     assert "no checkpoint to migrate" in capsys.readouterr().err
+
+
+def test_a_remote_dry_run_says_what_the_local_one_says_and_writes_nothing(
+    bucket: str, tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, out = f"s3://{bucket}/old", f"s3://{bucket}/new"
+    s3fs.S3FileSystem().put(str(tree) + "/", source + "/", recursive=True)
+    code, remote = _migrate_json(source, "--out", out, "--dry-run", capsys=capsys)
+    local_code, local = _migrate_json(
+        str(tree), "--out", str(tmp_path / "v1"), "--dry-run", capsys=capsys
+    )
+    assert code == local_code == 3
+    assert _by_source(remote, source) == _by_source(local, str(tree))
+    assert remote["counts"]["to convert"] == 5 and remote["counts"]["refused"] == 1
+    assert not s3fs.S3FileSystem(skip_instance_cache=True).exists(out)
