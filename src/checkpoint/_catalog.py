@@ -438,7 +438,9 @@ def _list(directory: Path, dir_fd: int, default_run_name: str) -> Listing:
     for name in unknown:  # names the index never heard of: new sidecars, legacy files, others
         if name.endswith(SIDECAR_SUFFIX) and _weights_of(name) in present:
             unsure.append((name, None))
-        elif name.endswith(WEIGHTS_SUFFIX) and _sidecar_of(name) not in present:
+        elif not (name.endswith(WEIGHTS_SUFFIX) and _sidecar_of(name) in present):
+            # Any legacy name: ``.pt`` files, ``<run>:v5.mpt``, bundles ``<run>:v5/`` and
+            # ``<run>:v5.zip`` (SPEC §3).
             legacy = _legacy_info(directory, name, default_run_name)
             if legacy is not None:
                 listing.legacy.append(legacy)

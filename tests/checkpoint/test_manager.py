@@ -223,9 +223,14 @@ def test_listing_flags_legacy_names(tmp_path, make_state) -> None:
         "alpha:v3.pt",
         "trainer_state.pt",
         "beta__e1__s1__t1__sc1.pt",
+        "alpha:v8.mpt",
+        "alpha:v10.zip",
         "notes.txt",
+        "alpha.e00000002.yaml",  # a sidecar without its weights
     ):
         (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "alpha:v9").mkdir()  # a bundle directory (Jan 2026)
+    (tmp_path / "alpha:v9" / "weights.safetensors").write_bytes(b"x")
     manager = CheckpointManager(tmp_path, "alpha")
     manager.save_agent(make_state(1.0), 6)
     listed = {info.path.name: info for info in manager.list()}
@@ -235,7 +240,13 @@ def test_listing_flags_legacy_names(tmp_path, make_state) -> None:
         "alpha:v3.pt",
         "trainer_state.pt",
         "alpha.e00000006.pt",
+        "alpha:v8.mpt",
+        "alpha:v9",
+        "alpha:v10.zip",
     }
+    schemes = {name: (info.legacy_scheme, info.epoch) for name, info in listed.items()}
+    assert schemes["alpha:v8.mpt"] == ("policy_artifact", 8)
+    assert schemes["alpha:v9"] == schemes["alpha:v10.zip"][:1] + (9,) == ("checkpoint_bundle", 9)
     assert listed["model_0005.pt"].legacy and listed["model_0005.pt"].epoch == 5
     scm = listed["alpha__e7__s1000__t12__sc9000.pt"]
     assert (scm.legacy_scheme, scm.epoch, scm.metadata["agent_step"]) == (
