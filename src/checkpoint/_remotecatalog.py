@@ -36,7 +36,8 @@ _VERSION = 1
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 """A larger index is ignored (every sidecar is read): the bound on what a listing loads."""
 REWRITE_AFTER = 8
-_FETCHERS = 16
+FETCHERS = 16
+"""Sidecar GETs in flight at once."""
 _MAX_DEPTH = 56  # a sidecar's metadata (at most 48 deep) inside the index's own nesting
 
 _warned: set[tuple[str, str]] = set()
@@ -200,7 +201,7 @@ def _reread(listing: RemoteListing, unsure: list[tuple[V1Name, ObjectInfo]]) -> 
         metadata = sidecar.flat_metadata()
         return Entry(obj.name, parsed.run_name, parsed.epoch, obj.version, obj.size, metadata)
 
-    workers = min(_FETCHERS, len(unsure))
+    workers = min(FETCHERS, len(unsure))
     if workers == 1:
         results = [fetch(unsure[0])]
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,8 @@ from typing import Any
 
 from checkpoint._naming import SIDECAR_SUFFIX, TRAINER_SUFFIX, FileRole, parse_v1_name, stem
 from checkpoint._remote import local_copy, publish, relabelled
-from checkpoint._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, parse_sidecar
+from checkpoint._remotecatalog import FETCHERS
+from checkpoint._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, parse_sidecar
 from checkpoint._store import FsspecStore, ObjectInfo, remote_url
 from checkpoint.errors import CheckpointCompatError, CheckpointError
 from compat.engine._bundles import enabled_layouts
@@ -423,22 +425,22 @@ def _object_kind(store: FsspecStore, obj: ObjectInfo, layouts: list[Layout]) -> 
 
 def _remote_finished(output: _Side) -> _Existing:
     """``_finished`` for an output tree of objects, keyed by the staged directories."""
-    assert output.store is not None
+    store = output.store
+    assert store is not None
     existing = _Existing()
-    objects = {obj.name: obj for obj in output.store.walk()}
+    objects = {obj.name: obj for obj in store.walk()}
     trainers: dict[str, set[str]] = {}
     for name in objects:
-        parsed = parse_v1_name(name.rpartition("/")[2])
-        if parsed is not None and parsed.role is FileRole.TRAINER:
-            trainers[name] = _trainer_origins(output.store, name, existing, output.local)
-    for name in sorted(objects):
+        if _role(name) is FileRole.TRAINER:
+            trainers[name] = _trainer_origins(store, name, existing, output.local)
+    names = [name for name in sorted(objects) if _role(name) is FileRole.SIDECAR]
+    with ThreadPoolExecutor(FETCHERS, thread_name_prefix="ckpt-sidecar") as pool:
+        read = pool.map(lambda name: _sidecar_or_none(store, name), names)
+        sidecars = dict(zip(names, read, strict=True))
+    for name, sidecar in sidecars.items():
         folder, _, base = name.rpartition("/")
         parsed = parse_v1_name(base)
-        if parsed is None or parsed.role is not FileRole.SIDECAR:
-            continue
-        try:
-            sidecar = parse_sidecar(output.store.get(name, MAX_SIDECAR_BYTES + 1), Path(name))
-        except (CheckpointCompatError, OSError):
+        if parsed is None or sidecar is None:
             continue
         directory = output.local / folder if folder else output.local
         slot = (directory, parsed.run_name, parsed.epoch)
@@ -452,9 +454,22 @@ def _remote_finished(output: _Side) -> _Existing:
             continue
         trainer = name.removesuffix(".yaml") + TRAINER_SUFFIX
         paired = origin.sha256 in trainers.get(trainer, set())
-        outputs = (output.store.url_of(weights.name), *[output.store.url_of(trainer)] * paired)
+        outputs = (store.url_of(weights.name), *[store.url_of(trainer)] * paired)
         existing.done[directory, origin.sha256] = outputs
     return existing
+
+
+def _role(name: str) -> FileRole | None:
+    parsed = parse_v1_name(name.rpartition("/")[2])
+    return parsed.role if parsed is not None else None
+
+
+def _sidecar_or_none(store: FsspecStore, name: str) -> Sidecar | None:
+    """The sidecar object ``name``; ``None`` for one that cannot be read (not done)."""
+    try:
+        return parse_sidecar(store.get(name, MAX_SIDECAR_BYTES + 1), Path(name))
+    except (CheckpointCompatError, OSError):
+        return None
 
 
 def _trainer_origins(store: FsspecStore, name: str, existing: _Existing, root: Path) -> set[str]:
