@@ -246,7 +246,8 @@ def test_listing_flags_legacy_names(tmp_path, make_state) -> None:
     }
     schemes = {name: (info.legacy_scheme, info.epoch) for name, info in listed.items()}
     assert schemes["alpha:v8.mpt"] == ("policy_artifact", 8)
-    assert schemes["alpha:v9"] == schemes["alpha:v10.zip"][:1] + (9,) == ("checkpoint_bundle", 9)
+    assert schemes["alpha:v9"] == ("checkpoint_bundle", 9)
+    assert schemes["alpha:v10.zip"] == ("checkpoint_bundle", 10)
     assert listed["model_0005.pt"].legacy and listed["model_0005.pt"].epoch == 5
     scm = listed["alpha__e7__s1000__t12__sc9000.pt"]
     assert (scm.legacy_scheme, scm.epoch, scm.metadata["agent_step"]) == (
