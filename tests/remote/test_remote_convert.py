@@ -222,3 +222,22 @@ def test_a_remote_dry_run_says_what_the_local_one_says_and_writes_nothing(
     assert _by_source(remote, source) == _by_source(local, str(tree))
     assert remote["counts"]["to convert"] == 5 and remote["counts"]["refused"] == 1
     assert not s3fs.S3FileSystem(skip_instance_cache=True).exists(out)
+
+
+def test_every_metta_format_migrates_from_s3_as_from_a_local_tree(
+    bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bundle prefixes (``<run>:v5/``), bundle zips, ``.mpt`` archives, Sep 2025 names and
+    trainer states of every Metta era, each staged alone."""
+    tree = Path(__file__).parents[1] / "fixtures" / "metta_formats"
+    source, out = f"s3://{bucket}/metta", f"s3://{bucket}/metta-v1"
+    s3fs.S3FileSystem().put(str(tree) + "/", source + "/", recursive=True)
+    code, remote = _migrate_json(source, "--out", out, capsys=capsys)
+    local_code, local = _migrate_json(str(tree), "--out", str(tmp_path / "v1"), capsys=capsys)
+    assert code == local_code
+    assert remote["counts"] == local["counts"] and local["counts"]["converted"] >= 8
+    assert _by_source(remote, source) == _by_source(local, str(tree))
+    for result in local["results"]:
+        for output in result["outputs"]:
+            relative = Path(output).relative_to(tmp_path / "v1").as_posix()
+            _same_file_content(f"{out}/{relative}", Path(output), tmp_path)
