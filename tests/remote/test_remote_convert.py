@@ -7,7 +7,12 @@ the same output names, and outputs that load to the same tensors bit for bit.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +246,40 @@ def test_every_metta_format_migrates_from_s3_as_from_a_local_tree(
         for output in result["outputs"]:
             relative = Path(output).relative_to(tmp_path / "v1").as_posix()
             _same_file_content(f"{out}/{relative}", Path(output), tmp_path)
+
+
+def test_ctrl_c_stops_a_remote_migration_between_files_and_a_rerun_resumes(
+    bucket: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "run"
+    tree.mkdir()
+    for epoch in range(1, 41):
+        torch.save({"w": torch.full((64, 64), float(epoch))}, tree / f"model_{epoch:04d}.pt")
+    source, out = f"s3://{bucket}/old/run", f"s3://{bucket}/new/run"
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.put(str(tree) + "/", source + "/", recursive=True)
+    ckpt = [sys.executable, "-m", "compat.cli", "migrate", source, "--out", out, "--json"]
+    process = subprocess.Popen(
+        ckpt, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(fs.glob(f"{out}/*.yaml", refresh=True)) < 2:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "re-run the same command to resume" in stderr
+    report = json.loads(stdout)
+    finished = [r for r in report["results"] if r["status"] == "converted"]
+    assert report["interrupted"] is True and 2 <= len(finished) < 40
+    names = {path.rpartition("/")[2] for path in fs.find(out, refresh=True)}
+    weights = {name for name in names if name.endswith(".pt")}
+    assert {name.removesuffix(".pt") + ".yaml" for name in weights} <= names, (
+        "no uncommitted weights"
+    )
+
+    again = subprocess.run(ckpt, capture_output=True, text=True, check=False, timeout=300)
+    assert again.returncode == 0, again.stderr
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["already done"] >= len(finished)
+    assert counts["already done"] + counts["converted"] == 40
