@@ -448,8 +448,12 @@ def publish(
     store's root: ``""`` or ending in ``/``) by the commit protocol.
 
     The trainer state goes first, whole or not at all; then the weights, then the sidecar,
-    created exclusively: the commit, as for a save. Weights already there without a sidecar
-    are no checkpoint (a publish that died) and are replaced. A sidecar already there for
+    created exclusively: the commit, as for a save. The weights are created exclusively too,
+    so that of two writers exactly one commits (``torch.save`` writes different bytes each
+    time, so a replaced upload would no longer match the other's sidecar): weights already
+    there without a sidecar are another writer's upload in progress, and raise
+    ``CheckpointExistsError``, unless ``ORPHAN_GRACE_SECONDS`` old (a publish that died),
+    when they are replaced. A sidecar already there for
     the same weights (sha256 and size) means this was published before, and nothing is
     uploaded; one for other weights raises ``CheckpointExistsError`` naming its URL."""
     sidecar_name = weights_name = ""
@@ -477,7 +481,7 @@ def publish(
     if trainer is not None:
         _upload(store, trainer, directory + trainer.name, exclusive=False)
     if weights is not None:
-        _upload(store, weights, weights_name, exclusive=False)
+        _upload_weights(store, weights, weights_name)
         try:
             store.put(sidecar_name, committed, exclusive=True)
         except FileExistsError as exc:
@@ -490,6 +494,24 @@ def publish(
         store.url_of(weights_name) if weights is not None else None,
         store.url_of(directory + trainer.name) if trainer is not None else None,
     )
+
+
+def _upload_weights(store: Store, local: Path, name: str) -> None:
+    try:
+        _upload(store, local, name, exclusive=True)
+        return
+    except FileExistsError:
+        there = store.info(name)
+        modified = there.modified if there is not None else None
+        if modified is None or modified > time.time() - ORPHAN_GRACE_SECONDS:
+            raise CheckpointExistsError(
+                "is being uploaded by another writer (the weights are there, their sidecar "
+                "not yet); wait for it, or, if no writer is alive, delete this object and "
+                "re-run",
+                store.url_of(name),
+            ) from None
+    store.delete([name])  # a dead publish's weights, past the grace period
+    _upload(store, local, name, exclusive=True)
 
 
 def _get_if_there(store: Store, name: str) -> bytes | None:

@@ -244,3 +244,22 @@ def test_the_trainer_file_at_the_target_is_read_by_the_safe_engine(
     written.write_bytes((HOSTILE / "os_system_zip.pt").read_bytes())
     assert trainer_provenance(written) == []
     assert not list(tmp_path.glob("PWNED_*"))
+
+
+def test_a_conversion_stopped_after_its_trainer_part_writes_the_weights_when_rerun(
+    tmp_path: Path,
+) -> None:
+    """The trainer file is committed before the weights: a run killed between the two left
+    the trainer file naming the source, and a re-run took that for done and never wrote the
+    weights."""
+    source = Path(__file__).parents[2] / "examples" / "legacy_run" / "model_0003.pt"
+    first = compat.convert(source, f"{tmp_path}/out/")
+    trainer = first.path.with_name(first.path.name.replace(".pt", ".trainer.pt"))
+    assert trainer.exists(), "this record has a trainer part"
+    expected = torch.load(first.path, weights_only=True)
+    first.path.with_suffix(".yaml").unlink()  # as if killed before the weights' commit
+    first.path.unlink()
+    again = compat.convert(source, f"{tmp_path}/out/")
+    assert again.path == first.path and again.path.with_suffix(".yaml").exists()
+    assert not differences(expected, torch.load(again.path, weights_only=True))
+    assert main(["convert", str(source), f"{tmp_path}/out/", "--json"]) == 0

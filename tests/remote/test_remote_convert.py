@@ -283,3 +283,21 @@ def test_ctrl_c_stops_a_remote_migration_between_files_and_a_rerun_resumes(
     counts = json.loads(again.stdout)["counts"]
     assert counts["already done"] >= len(finished)
     assert counts["already done"] + counts["converted"] == 40
+
+
+def test_publishing_never_replaces_weights_another_writer_is_uploading(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch.save writes different bytes each time: replacing another writer's weights
+    under its sidecar-to-be would commit a pair that does not match."""
+    url = f"s3://{bucket}/runs/legacy_run/"
+    weights = f"{url}legacy_run.e00000002.pt"
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.pipe_file(weights, b"another writer's upload")
+    with pytest.raises(CheckpointExistsError, match="being uploaded by another writer"):
+        convert(EXAMPLE / "model_0002.pt", url)
+    assert fs.cat_file(weights) == b"another writer's upload"
+    assert not fs.exists(f"{url}legacy_run.e00000002.yaml")
+    monkeypatch.setattr("checkpoint._remote.ORPHAN_GRACE_SECONDS", -60.0)  # now a dead one's
+    info = convert(EXAMPLE / "model_0002.pt", url)
+    assert CheckpointManager(url, "legacy_run").verify(2).url == info.url

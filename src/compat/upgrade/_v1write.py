@@ -278,7 +278,7 @@ def write_v1(
         raise UnconvertibleCheckpointError(
             "holds neither weights nor trainer state, so there is nothing to convert", source
         )
-    done = _already_done(target, figures["epoch"], provenance)
+    done = _already_done(target, figures["epoch"], provenance, weights=bool(state))
     if done is not None:
         return done
     values = _sidecar_values(draft, figures, source) if state else None
@@ -314,9 +314,13 @@ def _outputs(target: Target, epoch: int) -> tuple[Path, Path, Path]:
     return folder / f"{base}.pt", folder / f"{base}.yaml", folder / f"{base}{TRAINER_SUFFIX}"
 
 
-def _already_done(target: Target, epoch: int, provenance: ConvertedFrom) -> Written | None:
+def _already_done(
+    target: Target, epoch: int, provenance: ConvertedFrom, *, weights: bool
+) -> Written | None:
     """The outputs of an earlier conversion of the same source to the same place, verified,
-    or ``None``. A re-run is then a no-op that says so, not an "already committed" error."""
+    or ``None``. A re-run is then a no-op that says so, not an "already committed" error.
+    A source with ``weights`` is done only once they are: its trainer part is written
+    first, and a run stopped between the two must still write them."""
     weights, sidecar, trainer = _outputs(target, epoch)
     if not sidecar.exists() and not trainer.exists():
         return None
@@ -327,7 +331,7 @@ def _already_done(target: Target, epoch: int, provenance: ConvertedFrom) -> Writ
         info = verify_file_pair(weights, sidecar) if weights_done else None
     except (CheckpointError, OSError):
         return None
-    if info is None and provenance.sha256 not in origins:
+    if info is None and (weights or provenance.sha256 not in origins):
         return None
     return Written(
         target.run_name,
