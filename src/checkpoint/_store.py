@@ -40,6 +40,8 @@ _PAGE = 1000
 _URL = re.compile(r"^(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://")
 _EXTRAS = {"s3": ("s3fs", "checkpoint-compat[s3]"), "s3a": ("s3fs", "checkpoint-compat[s3]")}
 _NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "NoAuthTokenError"}
+#: botocore's failures to reach an endpoint (its ``ConnectionError`` is no ``OSError``).
+_UNREACHABLE = {"HTTPClientError", "ConnectionError"}
 
 
 def protocol_of(location: object) -> str | None:
@@ -304,7 +306,15 @@ class FsspecStore:
                 url,
             ) from exc
         except Exception as exc:
-            if not {kind.__name__ for kind in type(exc).__mro__} & _NO_CREDENTIALS:
+            kinds = {kind.__name__ for kind in type(exc).__mro__}
+            if kinds & _UNREACHABLE:
+                raise StorageError(
+                    f"the storage endpoint cannot be reached ({exc}); check the network and "
+                    "the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, or "
+                    "storage_options={'endpoint_url': ...}), then retry",
+                    url,
+                ) from exc
+            if not kinds & _NO_CREDENTIALS:
                 raise
             raise StorageAccessError(
                 "no credentials were found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "

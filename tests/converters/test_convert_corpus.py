@@ -263,3 +263,16 @@ def test_a_conversion_stopped_after_its_trainer_part_writes_the_weights_when_rer
     assert again.path == first.path and again.path.with_suffix(".yaml").exists()
     assert not differences(expected, torch.load(again.path, weights_only=True))
     assert main(["convert", str(source), f"{tmp_path}/out/", "--json"]) == 0
+
+
+def test_a_trainer_state_converted_again_is_already_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = str(tmp_path / "run.e00000009.pt")
+    reports = []
+    for _ in range(2):
+        assert main(["convert", str(TRAINER_SOURCES[0]), target, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert [report["already_done"] for report in reports] == [False, True]
+    assert reports[0]["trainer_state"] == reports[1]["trainer_state"]
+    assert reports[1]["weights"] is None

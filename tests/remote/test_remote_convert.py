@@ -20,10 +20,11 @@ import pytest
 import s3fs
 import torch
 
+import compat
 from checkpoint import CheckpointManager, read_sidecar
 from checkpoint._sidecar import parse_sidecar
 from checkpoint._store import FsspecStore
-from checkpoint.errors import CheckpointExistsError
+from checkpoint.errors import CheckpointExistsError, StorageError
 from compat import convert
 from compat.cli import main
 
@@ -301,3 +302,21 @@ def test_publishing_never_replaces_weights_another_writer_is_uploading(
     monkeypatch.setattr("checkpoint._remote.ORPHAN_GRACE_SECONDS", -60.0)  # now a dead one's
     info = convert(EXAMPLE / "model_0002.pt", url)
     assert CheckpointManager(url, "legacy_run").verify(2).url == info.url
+
+
+def test_storage_options_reach_fsspec_for_inspect_load_and_convert(
+    bucket: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the endpoint only in ``storage_options``, the calls still reach the server."""
+    url = f"s3://{bucket}/old/model_0002.pt"
+    s3fs.S3FileSystem().put_file(str(EXAMPLE / "model_0002.pt"), url)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # fail fast where nothing answers
+    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem that knows the endpoint is reused
+    with pytest.raises(StorageError, match=rf"{url}: the storage endpoint cannot be reached"):
+        compat.inspect(url)  # without the options: s3.amazonaws.com, not reachable here
+    options = {"endpoint_url": s3_endpoint, "skip_instance_cache": True}
+    assert compat.inspect(url, storage_options=options).url == url
+    assert compat.load(url, storage_options=options).state_dict
+    info = convert(url, f"s3://{bucket}/new/run/", storage_options=options)
+    assert info.url == f"s3://{bucket}/new/run/old.e00000002.pt"

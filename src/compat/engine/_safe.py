@@ -193,18 +193,22 @@ class LoadResult:
 
 
 def inspect(
-    path: str | os.PathLike[str], *, safe_globals: Iterable[SafeGlobals] | None = None
+    path: str | os.PathLike[str],
+    *,
+    safe_globals: Iterable[SafeGlobals] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> InspectReport:
     """Report a file's container, torch-version hints, globals and verdict, reading only.
 
     Raises ``UnreadableCheckpointError`` when the file or its pickle cannot be read. A URL
-    (``s3://...``, any fsspec URL) is read from a temporary local copy.
+    (``s3://...``, any fsspec URL) is read from a temporary local copy; ``storage_options``
+    go to fsspec.
     """
     url = remote_url(path)
     if url is not None:
         from checkpoint._remote import local_copy  # the manager and fsspec: only for URLs
 
-        with local_copy(url) as local:
+        with local_copy(url, storage_options) as local:
             return replace(inspect(local, safe_globals=safe_globals), **_located(url))
     source = Path(path)
     allowlist = _allowlist(safe_globals)
@@ -240,6 +244,7 @@ def load(
     *,
     safe_globals: Iterable[SafeGlobals] | None = None,
     check_crc: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Load any checkpoint safely: weights, metadata, trainer state and what stayed inert.
 
@@ -251,13 +256,14 @@ def load(
     ``trust=True`` really unpickles (with a warning) the rare file that needs it; the
     dangerous set of SPEC §8 is refused even then. Raises ``UnsafeCheckpointError`` for a
     refused file and ``UnreadableCheckpointError`` for a damaged or foreign one. A URL
-    (``s3://...``, any fsspec URL) is read from a temporary local copy.
+    (``s3://...``, any fsspec URL) is read from a temporary local copy; ``storage_options``
+    go to fsspec.
     """
     url = remote_url(path)
     if url is not None:
         from checkpoint._remote import local_copy  # the manager and fsspec: only for URLs
 
-        with local_copy(url) as local:
+        with local_copy(url, storage_options) as local:
             result = load(local, trust, safe_globals=safe_globals, check_crc=check_crc)
             return replace(result, **_located(url))
     source = Path(path)

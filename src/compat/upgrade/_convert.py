@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checkpoint import CheckpointInfo, ConvertedFrom
 from checkpoint._store import remote_url
@@ -130,7 +130,12 @@ def require_every_tensor(result: LoadResult, draft: Mapping[str, object], source
         )
 
 
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> CheckpointInfo:
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> CheckpointInfo:
     """Write ``src`` (any checkpoint the safe engine opens) as the v1 checkpoint ``dst``.
 
     ``dst`` is ``<run>.e<8-digit epoch>.pt``, a directory (existing, or ending in ``/``;
@@ -140,10 +145,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Checkpo
     there. The result is read back and
     compared bit for bit before this returns. A trainer-state source gives
     ``<run>.e<epoch>.trainer.pt``, and the returned info points at it. Either side may be
-    a URL (``s3://...``, any fsspec URL): see ``compat.upgrade._remote``.
+    a URL (``s3://...``, any fsspec URL; ``storage_options`` go to fsspec): see
+    ``compat.upgrade._remote``.
     """
     if remote_url(os.fspath(src)) is not None or remote_url(os.fspath(dst)) is not None:
         from compat.upgrade._remote import convert_remote  # fsspec: only for URLs
 
-        return convert_remote(os.fspath(src), os.fspath(dst)).info
+        return convert_remote(os.fspath(src), os.fspath(dst), storage_options).info
     return convert_file(Path(src), target_of(os.fspath(src), dst)).info

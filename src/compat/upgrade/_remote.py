@@ -17,7 +17,7 @@ conversion (the weights are not downloaded again to be hashed, as a local re-run
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -67,17 +67,20 @@ _HEAD = 4096
 # -- one conversion -------------------------------------------------------------------------
 
 
-def convert_remote(src: str, dst: str) -> Conversion:
-    """``compat.convert`` with a URL on either side (the other may be a local path)."""
+def convert_remote(
+    src: str, dst: str, storage_options: Mapping[str, Any] | None = None
+) -> Conversion:
+    """``compat.convert`` with a URL on either side (the other may be a local path);
+    ``storage_options`` go to fsspec for both."""
     with tempfile.TemporaryDirectory(prefix="ckpt-convert-") as directory:
         staging = Path(directory)
         with ExitStack() as stack:
             source = Path(src)
             if remote_url(src) is not None:
-                source = stack.enter_context(local_copy(src))
+                source = stack.enter_context(local_copy(src, storage_options))
             if remote_url(dst) is None:
                 return convert_file(source, target_of(source, dst), label=_label(src))
-            out = _Destination(dst, staging / "out")
+            out = _Destination(dst, staging / "out", storage_options)
             with relabelled(out.staging, out.store.url):
                 target = target_of(source, out.local_destination)
                 conversion = convert_file(
@@ -97,15 +100,16 @@ class _Destination:
     """A ``compat.convert`` destination URL: a prefix (``s3://b/run7/``, or one holding
     objects) or an object's name, staged in ``staging``."""
 
-    def __init__(self, url: str, staging: Path) -> None:
+    def __init__(self, url: str, staging: Path, storage_options: Mapping[str, Any] | None) -> None:
         staging.mkdir(parents=True)
         self.staging = staging
-        as_prefix = FsspecStore(url)
+        as_prefix = FsspecStore(url, storage_options)
         if url.endswith("/") or any(True for _ in as_prefix.list()):
             self.store, self.local_destination = as_prefix, f"{staging}/"
         else:
             parent, _, name = url.rpartition("/")
-            self.store, self.local_destination = FsspecStore(parent), str(staging / name)
+            self.store = FsspecStore(parent, storage_options)
+            self.local_destination = str(staging / name)
 
     def fetch_trainer(self, target: Target, epoch: int, origin: ConvertedFrom) -> None:
         """The destination's trainer file of ``epoch``, staged so the conversion merges
@@ -151,6 +155,7 @@ class _Side:
     location: Path | str
     staging: Path
     store: FsspecStore | None = None
+    storage_options: Mapping[str, Any] | None = None
 
     @property
     def local(self) -> Path:
@@ -171,10 +176,10 @@ class _Side:
         return "" if inside == "." else f"{inside}/"
 
 
-def _side(location: Path | str, staging: Path) -> _Side:
+def _side(location: Path | str, staging: Path, storage_options: Mapping[str, Any] | None) -> _Side:
     if isinstance(location, str) and remote_url(location) is not None:
-        store = FsspecStore(location)
-        return _Side(location, staging / store.url.rpartition("/")[2], store)
+        store = FsspecStore(location, storage_options)
+        return _Side(location, staging / store.url.rpartition("/")[2], store, storage_options)
     return _Side(Path(location), staging)
 
 
@@ -185,8 +190,10 @@ def migrate_remote(
     dry_run: bool = False,
     track: Callable[[_Run], Iterable[Outcome]] = iter,
     stop: StopFlag | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> list[Outcome]:
-    """``migrate`` with a URL for ``root``, ``out`` or both; one file at a time.
+    """``migrate`` with a URL for ``root``, ``out`` or both; one file at a time;
+    ``storage_options`` go to fsspec for both.
 
     Same outcomes, same resumption, same rules for collisions; Ctrl-C raises
     ``MigrationInterrupted`` once the file in flight is done."""
@@ -196,8 +203,8 @@ def migrate_remote(
         stop_on_sigint(stop, install=not stop_given),
         tempfile.TemporaryDirectory(prefix="ckpt-migrate-") as directory,
     ):
-        source = _side(root, Path(directory) / "src")
-        output = _side(out, Path(directory) / "out")
+        source = _side(root, Path(directory) / "src", storage_options)
+        output = _side(out, Path(directory) / "out", storage_options)
         plan = _remote_plan(source, output) if source.store else _plan(source.local, output.local)
         existing = _remote_finished(output) if output.store else _finished(output.local)
         init = (converter_index(), dry_run)
@@ -266,7 +273,7 @@ class _Staged:
         if job.label is None:
             yield
             return
-        with local_copy(job.label, within=job.source.parent):
+        with local_copy(job.label, self.source.storage_options, within=job.source.parent):
             yield
 
     def _consult(self, job: _Job, consult: _Consult) -> _Consult:

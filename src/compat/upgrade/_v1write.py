@@ -278,7 +278,7 @@ def write_v1(
         raise UnconvertibleCheckpointError(
             "holds neither weights nor trainer state, so there is nothing to convert", source
         )
-    done = _already_done(target, figures["epoch"], provenance, weights=bool(state))
+    done = _already_done(target, figures["epoch"], provenance, has_weights=bool(state))
     if done is not None:
         return done
     values = _sidecar_values(draft, figures, source) if state else None
@@ -315,11 +315,11 @@ def _outputs(target: Target, epoch: int) -> tuple[Path, Path, Path]:
 
 
 def _already_done(
-    target: Target, epoch: int, provenance: ConvertedFrom, *, weights: bool
+    target: Target, epoch: int, provenance: ConvertedFrom, *, has_weights: bool
 ) -> Written | None:
     """The outputs of an earlier conversion of the same source to the same place, verified,
     or ``None``. A re-run is then a no-op that says so, not an "already committed" error.
-    A source with ``weights`` is done only once they are: its trainer part is written
+    A source with weights (``has_weights``) is done only once they are: its trainer part is written
     first, and a run stopped between the two must still write them."""
     weights, sidecar, trainer = _outputs(target, epoch)
     if not sidecar.exists() and not trainer.exists():
@@ -331,7 +331,7 @@ def _already_done(
         info = verify_file_pair(weights, sidecar) if weights_done else None
     except (CheckpointError, OSError):
         return None
-    if info is None and (weights or provenance.sha256 not in origins):
+    if info is None and (has_weights or provenance.sha256 not in origins):
         return None
     return Written(
         target.run_name,
