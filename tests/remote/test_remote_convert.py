@@ -305,14 +305,20 @@ def test_publishing_never_replaces_weights_another_writer_is_uploading(
 
 
 def test_storage_options_reach_fsspec_for_inspect_load_and_convert(
-    bucket: str, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bucket: str,
+    s3_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """With the endpoint only in ``storage_options``, the calls still reach the server."""
     url = f"s3://{bucket}/old/model_0002.pt"
     s3fs.S3FileSystem().put_file(str(EXAMPLE / "model_0002.pt"), url)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # fail fast where nothing answers
-    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem that knows the endpoint is reused
+    # No cached filesystem that knows the endpoint is reused here, and none made here
+    # without it is reused by later tests.
+    s3fs.S3FileSystem.clear_instance_cache()
+    request.addfinalizer(s3fs.S3FileSystem.clear_instance_cache)
     with pytest.raises(StorageError, match=rf"{url}: the storage endpoint cannot be reached"):
         compat.inspect(url)  # without the options: s3.amazonaws.com, not reachable here
     options = {"endpoint_url": s3_endpoint, "skip_instance_cache": True}
