@@ -67,6 +67,30 @@ def test_verify_checks_every_remote_checkpoint(
     )
 
 
+def test_ls_and_verify_of_a_prefix_holding_several_runs(
+    bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``s3://bucket/experiments`` holds run7/ and arena/run8/: as for a local parent of run
+    directories, both are listed and verified; a prefix with nothing below is exit 1."""
+    parent = f"s3://{bucket}/experiments"
+    for run, prefix in (("run7", "run7"), ("run8", "arena/run8")):
+        manager = CheckpointManager(f"{parent}/{prefix}", run)
+        manager.save_agent({"w": torch.ones(2)}, 1, {"score": 0.5})
+    s3fs.S3FileSystem().pipe_file(f"{parent}/notes.txt", b"not a checkpoint")
+    assert main(["ls", parent, "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [entry["uri"] for entry in entries] == [
+        f"{parent}/arena/run8/run8.e00000001.pt",
+        f"{parent}/run7/run7.e00000001.pt",
+    ]
+    assert main(["ls", parent]) == 0
+    assert "arena/run8/run8.e00000001.pt" in capsys.readouterr().out
+    assert main(["verify", parent, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checked"] == 2
+    assert main(["ls", f"s3://{bucket}/nothing"]) == 1
+    assert "no v1 checkpoint below it" in capsys.readouterr().err
+
+
 def test_a_missing_bucket_is_one_line_without_traceback(
     s3_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,7 +1,8 @@
 """``ckpt ls`` and ``ckpt verify`` of a URL (``s3://bucket/prefix/run7``, any fsspec URL).
 
-A URL names a run's prefix (every checkpoint of every run directly below it) or one object
-(``.../run7.e00000005.pt``). Listing reads the index object and the paginated listing, never
+A URL names a run's prefix (every checkpoint of every run directly below it), a prefix of
+such prefixes (``s3://bucket/experiments``, as a local parent of run directories), or one
+object (``.../run7.e00000005.pt``). Listing reads the index object and the paginated listing, never
 the weights; verifying downloads one pair at a time to a temporary file, so the disk holds
 one checkpoint at most. The output has the columns and JSON of the local verbs, with URLs
 where those show paths.
@@ -25,13 +26,29 @@ from ._verify import report
 _LS_COLUMNS = ("run", "epoch", "format", "trainer", "agent_step", "score", "bytes", "url")
 
 
-def _listing(url: str) -> RemoteListing:
-    listing = list_remote(FsspecStore(url))
-    if not (listing.entries or listing.damaged or _trainers(listing)):
-        raise CheckpointNotFoundError(
-            "no v1 checkpoint directly below it; give the URL of a run's prefix", url
-        )
-    return listing
+def _listings(url: str) -> list[RemoteListing]:
+    """The listing of ``url``'s own checkpoints; if it has none, of every prefix below it
+    that has (one more paginated listing, of everything below, finds them)."""
+    store = FsspecStore(url)
+    listing = list_remote(store)
+    if _holds_checkpoints(listing):
+        return [listing]
+    folders = sorted(
+        {
+            obj.name.rpartition("/")[0]
+            for obj in store.walk()
+            if "/" in obj.name and parse_v1_name(obj.name.rpartition("/")[2]) is not None
+        }
+    )
+    below = [list_remote(FsspecStore(f"{store.url}/{folder}")) for folder in folders]
+    found = [listing for listing in below if _holds_checkpoints(listing)]
+    if not found:
+        raise CheckpointNotFoundError("no v1 checkpoint below it; give the URL of a run", url)
+    return found
+
+
+def _holds_checkpoints(listing: RemoteListing) -> bool:
+    return bool(listing.entries or listing.damaged or _trainers(listing))
 
 
 def _trainers(listing: RemoteListing) -> dict[tuple[str, int], str]:
@@ -45,8 +62,41 @@ def _trainers(listing: RemoteListing) -> dict[tuple[str, int], str]:
 
 
 def ls(args: argparse.Namespace) -> int:
-    url = args.run_dir
-    listing = _listing(url)
+    url = args.run_dir.rstrip("/")
+    listings = _listings(url)
+    entries: list[dict[str, Any]] = []
+    for listing in listings:
+        entries += _entries(listing)
+    damaged = sum(len(listing.damaged) for listing in listings)
+    code = EXIT_FAILURE if damaged else EXIT_OK
+    if args.json:
+        print_json(entries)
+        return code
+    rows = [
+        (
+            entry["run_name"],
+            entry["epoch"],
+            "damaged" if entry["damaged"] else "v1",
+            None if entry["damaged"] else ("yes" if entry["trainer_state"] else "no"),
+            entry["metadata"].get("agent_step"),
+            entry["metadata"].get("score"),
+            entry["metadata"].get("size"),
+            entry["uri"].removeprefix(url + "/"),
+        )
+        for entry in entries
+    ]
+    title = f"{plural(len(entries) - damaged, 'checkpoint')} under {url}"
+    if damaged:
+        title += f", {damaged} damaged (left out of listings and selection)"
+    print_table(title, _LS_COLUMNS, rows)
+    for entry in entries:
+        if entry["damaged"]:
+            print_error(f"{entry['uri']}: {entry['reason']}")
+    return code
+
+
+def _entries(listing: RemoteListing) -> list[dict[str, Any]]:
+    """The rows of one prefix: its checkpoints by (run, epoch), then the damaged."""
     store, trainers = listing.store, _trainers(listing)
     entries: list[dict[str, Any]] = []
     for found in sorted(listing.entries, key=lambda e: (e.run, e.epoch)):
@@ -82,31 +132,7 @@ def ls(args: argparse.Namespace) -> int:
                 "reason": damage.reason,
             }
         )
-    code = EXIT_FAILURE if listing.damaged else EXIT_OK
-    if args.json:
-        print_json(entries)
-        return code
-    rows = [
-        (
-            entry["run_name"],
-            entry["epoch"],
-            "damaged" if entry["damaged"] else "v1",
-            None if entry["damaged"] else ("yes" if entry["trainer_state"] else "no"),
-            entry["metadata"].get("agent_step"),
-            entry["metadata"].get("score"),
-            entry["metadata"].get("size"),
-            entry["uri"].removeprefix(store.url + "/"),
-        )
-        for entry in entries
-    ]
-    title = f"{plural(len(listing.entries), 'checkpoint')} under {url}"
-    if listing.damaged:
-        title += f", {len(listing.damaged)} damaged (left out of listings and selection)"
-    print_table(title, _LS_COLUMNS, rows)
-    for entry in entries:
-        if entry["damaged"]:
-            print_error(f"{entry['uri']}: {entry['reason']}")
-    return code
+    return entries
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -115,22 +141,20 @@ def verify(args: argparse.Namespace) -> int:
     parent, _, name = url.rstrip("/").rpartition("/")
     parsed = parse_v1_name(name)
     if parsed is not None and parsed.role is not FileRole.TRAINER:
-        store: Store = FsspecStore(parent)
-        targets = [name.removesuffix(SIDECAR_SUFFIX).removesuffix(WEIGHTS_SUFFIX) + WEIGHTS_SUFFIX]
-        damaged: dict[str, str] = {}
-    else:
-        listing = _listing(url)
+        weights = name.removesuffix(SIDECAR_SUFFIX).removesuffix(WEIGHTS_SUFFIX) + WEIGHTS_SUFFIX
+        return report(args, [_check(FsspecStore(parent), weights)], "url")
+    results: list[dict[str, Any]] = []
+    for listing in _listings(url.rstrip("/")):
         store = listing.store
         targets = sorted(
             [entry.name.removesuffix(SIDECAR_SUFFIX) + WEIGHTS_SUFFIX for entry in listing.entries]
             + list(_trainers(listing).values())
         )
-        damaged = {name: damage.reason for name, damage in listing.damaged.items()}
-    results = [_check(store, target) for target in targets]
-    results += [
-        {"path": store.url_of(name), "ok": False, "error": f"{store.url_of(name)}: {reason}"}
-        for name, reason in damaged.items()
-    ]
+        results += [_check(store, target) for target in targets]
+        results += [
+            {"path": store.url_of(name), "ok": False, "error": f"{store.url_of(name)}: {reason}"}
+            for name, reason in listing.damaged.items()
+        ]
     return report(args, results, "url")
 
 
