@@ -47,11 +47,15 @@ def test_no_ctrl_c_no_interrupt() -> None:
 
 def test_an_ignored_ctrl_c_stays_ignored() -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    finished = False
     try:
         with interrupts_held():
             signal.raise_signal(signal.SIGINT)
+        finished = True  # no KeyboardInterrupt after the block either
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+    assert finished
 
 
 _CTRL_C_WHILE_THE_VERBS_IMPORT = """

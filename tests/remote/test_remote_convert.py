@@ -27,35 +27,24 @@ from checkpoint._store import FsspecStore
 from checkpoint.errors import CheckpointExistsError, StorageError
 from compat import convert
 from compat.cli import main
+from compat.engine._inventory import tensors_in
+from compat.upgrade._bitwise import same_tensor
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "legacy_run"
 RECORD = Path(__file__).parents[1] / "fixtures" / "legacy" / "torch-2.0.1" / "record_zip.pt"
-
-
-def _tensors(state: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    if isinstance(state, torch.Tensor):
-        return {prefix: state}
-    if isinstance(state, dict):
-        found: dict[str, torch.Tensor] = {}
-        for key, value in state.items():
-            found.update(_tensors(value, f"{prefix}/{key}"))
-        return found
-    if isinstance(state, list | tuple):
-        return {
-            k: v for i, item in enumerate(state) for k, v in _tensors(item, f"{prefix}/{i}").items()
-        }
-    return {}
 
 
 def _same_file_content(remote_url: str, local: Path, scratch: Path) -> None:
     """The object at ``remote_url`` loads to exactly the tensors of ``local``."""
     copy = scratch / local.name
     s3fs.S3FileSystem().get_file(remote_url, str(copy))
-    ours, theirs = torch.load(copy, weights_only=True), torch.load(local, weights_only=True)
-    ours_t, theirs_t = _tensors(ours), _tensors(theirs)
-    assert ours_t.keys() == theirs_t.keys() and ours_t
-    for key, tensor in theirs_t.items():
-        assert ours_t[key].dtype == tensor.dtype and torch.equal(ours_t[key], tensor), key
+    ours = dict(tensors_in(torch.load(copy, weights_only=True)))
+    theirs = dict(tensors_in(torch.load(local, weights_only=True)))
+    assert ours.keys() == theirs.keys() and ours
+    for key, tensor in theirs.items():
+        mine = ours[key]
+        assert isinstance(mine, torch.Tensor) and isinstance(tensor, torch.Tensor), key
+        assert same_tensor(mine, tensor), key
     copy.unlink()
 
 

@@ -367,7 +367,6 @@ def _job(
     folder = source.relative(local.parent)
     if folder not in newest:
         newest[folder] = _newest_named_epoch(siblings)
-    local.parent.mkdir(parents=True, exist_ok=True)  # a run may be named after it
     run_dir = output.local / local.parent.relative_to(source.local)
     target = Target(run_dir, run_name_for(local), trainer_epoch=newest[folder])
     return _Job(local, target, label=source.url_of(local))
