@@ -77,6 +77,17 @@ def serve(conn: Connection, entry: str) -> None:
         return  # the parent went away: nothing is left to report to
 
 
+@dataclass(frozen=True)
+class _Session:
+    """One ``WorkerPool.run``: what each worker is given, and where jobs come from and go."""
+
+    init: object
+    take: Callable[[], tuple[int, object] | None]
+    consult: Consult
+    finished: Callable[[int, object], None]
+    stop: threading.Event
+
+
 @dataclass
 class WorkerPool:
     """``size`` worker processes serving ``entry``, started in the background at once."""
@@ -123,41 +134,29 @@ class WorkerPool:
         a ``WorkerDied``). Join the thread to wait for the jobs in flight."""
         thread = threading.Thread(
             target=self._dispatch,
-            args=(init, take, consult, finished, stop),
+            args=(_Session(init, take, consult, finished, stop),),
             name="ckpt-dispatch",
             daemon=True,
         )
         thread.start()
         return thread
 
-    def _dispatch(
-        self,
-        init: object,
-        take: Callable[[], tuple[int, object] | None],
-        consult: Consult,
-        finished: Callable[[int, object], None],
-        stop: threading.Event,
-    ) -> None:
+    def _dispatch(self, session: _Session) -> None:
         try:
-            self._serve_jobs(init, take, consult, finished, stop)
+            self._serve_jobs(session)
         finally:  # a bug here must not leave a job unreported or a worker waiting
             with self._lock:
                 workers = list(self._workers)
             for worker in workers:
                 if worker.job is not None:
-                    finished(worker.job, WorkerDied("the parent stopped serving its worker"))
+                    session.finished(
+                        worker.job, WorkerDied("the parent stopped serving its worker")
+                    )
                     worker.job = None
                     worker.process.terminate()
                 self._retire(worker)
 
-    def _serve_jobs(
-        self,
-        init: object,
-        take: Callable[[], tuple[int, object] | None],
-        consult: Consult,
-        finished: Callable[[int, object], None],
-        stop: threading.Event,
-    ) -> None:
+    def _serve_jobs(self, session: _Session) -> None:
         greeted: set[int] = set()
         while True:
             with self._lock:
@@ -166,8 +165,8 @@ class WorkerPool:
             for worker in workers:
                 if id(worker) not in greeted:
                     greeted.add(id(worker))
-                    self._send(worker, ("init", init))
-            if stop.is_set():
+                    self._send(worker, ("init", session.init))
+            if session.stop.is_set():
                 for worker in workers:
                     if worker.job is None:
                         self._retire(worker)  # holds no file: no need to wait for it
@@ -177,22 +176,17 @@ class WorkerPool:
             connections = {worker.conn: worker for worker in workers}
             for conn in wait(list(connections), timeout=0.1):
                 worker = connections[conn]  # type: ignore[index]
-                self._answer(worker, take, consult, finished, stop)
+                self._answer(worker, session)
 
-    def _answer(
-        self,
-        worker: _Worker,
-        take: Callable[[], tuple[int, object] | None],
-        consult: Consult,
-        finished: Callable[[int, object], None],
-        stop: threading.Event,
-    ) -> None:
+    def _answer(self, worker: _Worker, session: _Session) -> None:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
             if worker.job is not None:
                 code = worker.process.exitcode
-                finished(worker.job, WorkerDied(f"its worker process died (exit code {code})"))
+                session.finished(
+                    worker.job, WorkerDied(f"its worker process died (exit code {code})")
+                )
             worker.job = None
             self._retire(worker)
             return
@@ -201,9 +195,9 @@ class WorkerPool:
             if kind == "done":
                 _, index, result = message
                 worker.job = None
-                finished(index, result)
+                session.finished(index, result)
             worker.ready = True
-            job = None if stop.is_set() else take()
+            job = None if session.stop.is_set() else session.take()
             if job is None:
                 self._retire(worker)
             else:
@@ -211,7 +205,7 @@ class WorkerPool:
                 self._send(worker, ("job", *job))
         else:
             _, index, arguments = message
-            self._send(worker, consult(kind, index, arguments))
+            self._send(worker, session.consult(kind, index, arguments))
 
     def _send(self, worker: _Worker, message: object) -> None:
         with suppress(OSError):  # it died: its connection reports that next
