@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
+from ._writeback import writeback_starter
 from .errors import CheckpointCompatError, CheckpointWriteError
 
 TEMP_SUFFIX = ".tmp"
@@ -27,6 +28,10 @@ LOCK_NAME = ".ckpt.lock"
 _HASH_CHUNK = 1024 * 1024
 #: Files up to this size are hashed in line: starting the hashing thread costs more.
 _INLINE_HASH = 1024 * 1024
+#: A large file's write-out to disk is started every this many bytes (see ``_writeback``).
+_WRITEBACK_STEP = 8 * 1024 * 1024
+#: Large writes are split into slices of this size, each hashed and written out as it lands.
+_WRITE_SLICE = 4 * 1024 * 1024
 _FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -124,7 +129,9 @@ class HashingWriter:
     passes ``_INLINE_HASH`` bytes, a worker thread hashes it by reading back, from the page
     cache and through a small reused buffer, what the writer has already written: the
     writer never waits for the hash, and the hash finishes while the file is fsynced
-    (:meth:`finish`), which is I/O the CPU would otherwise sit out. Nothing is copied or
+    (:meth:`finish`), which is I/O the CPU would otherwise sit out. Such a file's write-out
+    to disk is started every ``_WRITEBACK_STEP`` bytes (``_writeback``), so that fsync
+    finds little left to write. Nothing is copied or
     kept of the caller's buffers (``torch.save`` hands out views of memory that may be gone
     once ``write`` returns), so peak memory grows by the buffer only.
 
@@ -135,6 +142,8 @@ class HashingWriter:
         self._sink = sink
         self._digest = hashlib.sha256()
         self._fd = _readable_fd(sink)
+        self._start_writeback = writeback_starter() if self._fd is not None else None
+        self._submitted = 0  # bytes whose write-out to disk was started
         self._thread: threading.Thread | None = None
         self._progress = threading.Condition()
         self._written = 0  # bytes the hashing thread may read (guarded by _progress)
@@ -147,6 +156,13 @@ class HashingWriter:
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
+        # A large tensor arrives in one call: written in slices, its hash and its write-out
+        # to disk start on the first slice instead of after the last.
+        for start in range(0, len(view), _WRITE_SLICE):
+            self._write_slice(view[start : start + _WRITE_SLICE])
+        return len(view)
+
+    def _write_slice(self, view: memoryview) -> None:
         try:
             self._write_all(view)
         except OSError as exc:
@@ -156,9 +172,17 @@ class HashingWriter:
         if self._thread is None and (self._fd is None or self.size <= _INLINE_HASH):
             self._digest.update(view)
             self._hashed = self.size
-        else:
-            self._publish()
-        return len(view)
+            return
+        self._publish()
+        self._start_write_out()
+
+    def _start_write_out(self) -> None:
+        """Have the kernel start writing to disk what was written since the last call."""
+        if self._start_writeback is None or self._fd is None:
+            return
+        if self.size - self._submitted >= _WRITEBACK_STEP:
+            self._start_writeback(self._fd, self._submitted, self.size - self._submitted)
+            self._submitted = self.size
 
     def _publish(self) -> None:
         """Let the hashing thread read up to ``size`` (starting it on first use)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,13 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import checkpoint._storage as storage
+from checkpoint._writeback import writeback_starter
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunk and in-line sizes a few bytes long, so both write paths run on small data."""
+    """Chunk, slice and in-line sizes a few bytes long, so every path runs on small data."""
     monkeypatch.setattr(storage, "_HASH_CHUNK", 16)
     monkeypatch.setattr(storage, "_INLINE_HASH", 8)
+    monkeypatch.setattr(storage, "_WRITE_SLICE", 24)
+    monkeypatch.setattr(storage, "_WRITEBACK_STEP", 32)
 
 
 @given(st.lists(st.binary(max_size=60), max_size=12))
@@ -66,6 +70,76 @@ def test_a_file_is_hashed_behind_the_writer(pieces: list[bytes]) -> None:
     joined = b"".join(pieces)
     assert (digest, size) == (hashlib.sha256(joined).hexdigest(), len(joined))
     assert (writer._thread is not None) == (len(joined) > storage._INLINE_HASH)
+
+
+@given(st.lists(st.binary(max_size=60), max_size=12), st.booleans())
+def test_write_out_is_started_on_consecutive_ranges_of_a_file(
+    pieces: list[bytes], available: bool
+) -> None:
+    """Each ``_WRITEBACK_STEP`` written starts its write-out once, in order; where the
+    platform has no such call, the file and its hash come out the same."""
+    started: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, length: int) -> None:
+        started.append((offset, length))
+
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage, "writeback_starter", lambda: record if available else None)
+        temp = storage.TempFile(Path(tmp) / "run.e00000001.pt")
+        try:
+            writer = storage.HashingWriter(temp.file)
+            for piece in pieces:
+                writer.write(memoryview(piece))
+            temp.sync()
+            digest, size = writer.finish()
+            written = temp.path.read_bytes()
+        finally:
+            temp.discard()
+            temp.close()
+    joined = b"".join(pieces)
+    assert (written, digest, size) == (joined, hashlib.sha256(joined).hexdigest(), len(joined))
+    ends = [offset + length for offset, length in started]
+    assert [offset for offset, _ in started] == [0, *ends][: len(started)]  # consecutive
+    assert all(length >= storage._WRITEBACK_STEP for _, length in started)
+    if available and len(joined) > storage._INLINE_HASH:
+        assert len(joined) - (ends[-1] if ends else 0) < storage._WRITEBACK_STEP
+    else:
+        assert started == []
+
+
+def test_a_large_write_is_hashed_and_written_in_slices(tmp_path: Path) -> None:
+    """One tensor of many slices: the hashing thread may start before it is all written."""
+    temp = storage.TempFile(tmp_path / "run.e00000001.pt")
+    published: list[int] = []
+    try:
+        writer = storage.HashingWriter(temp.file)
+        publish = writer._publish
+
+        def spy() -> None:
+            published.append(writer.size)
+            publish()
+
+        writer._publish = spy  # type: ignore[method-assign]
+        data = bytes(range(256)) * 2
+        writer.write(memoryview(data))
+        temp.sync()
+        digest, size = writer.finish()
+    finally:
+        temp.discard()
+        temp.close()
+    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert published == [*range(24, len(data), 24), len(data)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_the_platform_write_out_call_is_found_and_accepts_a_file(tmp_path: Path) -> None:
+    start = writeback_starter()
+    assert start is not None
+    path = tmp_path / "f"
+    path.write_bytes(bytes(4096))
+    with path.open("rb+") as file:
+        start(file.fileno(), 0, 4096)  # a bad signature or flag would crash or raise here
+    assert path.read_bytes() == bytes(4096)
 
 
 def test_the_hash_never_holds_the_callers_buffers(tmp_path: Path) -> None:
