@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from ._architecture import architecture_of, rebuild
+from ._backgroundcheck import BackgroundCheck
 from ._catalog import (
     Listing,
     Ref,
@@ -168,24 +169,28 @@ class CheckpointManager:
 
         ``provenance`` and ``legacy_metadata`` are for converters: where the weights came
         from, and the old metadata as plain data (sidecar fields ``converted_from`` and
-        ``legacy_metadata``). ``verify`` is called with the written, synced weights file
-        before anything is committed; if it raises, nothing is.
+        ``legacy_metadata``). ``verify`` is called with the written weights file (on a
+        thread, while it and the sidecar are synced) before anything is committed; if it
+        raises, nothing is.
         """
         state, draft = self._prepare_save(agent, epoch, metadata, provenance, legacy_metadata)
         weights = self._path(epoch, WEIGHTS_SUFFIX)
         sidecar_path = self._path(epoch, SIDECAR_SUFFIX)
         self._refuse_existing(epoch)
         self._prepare_writes()
-        with staged(weights) as weights_temp:
-            sha256, size = save_hashed(state, weights_temp)  # written, synced, hashed
-            if verify is not None:
-                verify(weights_temp.path)
+        with (
+            staged(weights) as weights_temp,
+            BackgroundCheck(verify, weights_temp.path) as check,
+        ):
+            # Written, hashed and synced; the check reads it back meanwhile.
+            sha256, size = save_hashed(state, weights_temp, before_sync=check.start)
             sidecar = draft.model_copy(update={"sha256": sha256, "size": size})
             with staged(sidecar_path) as sidecar_temp:
                 sidecar_temp.file.write(dump_sidecar(sidecar))
                 sidecar_temp.sync()
                 written = os.fstat(sidecar_temp.file.fileno())  # a rename keeps all three
                 key = (written.st_ino, written.st_size, written.st_mtime_ns)
+                check.result()  # raises if the file read back is wrong: nothing is committed
                 with directory_lock(self.run_dir):
                     self._refuse_existing(epoch)
                     weights_temp.commit()
@@ -228,16 +233,17 @@ class CheckpointManager:
 
         The file loads with ``torch.load(weights_only=True)``, so ``extra``
         may hold only tensors, numbers, strings and containers of those.
-        ``verify`` is called with the written, synced file before it is committed.
+        ``verify`` is called with the written file (on a thread, while it is synced) before
+        it is committed.
         """
         state = self._trainer_state(optimizer, epoch, agent_step, extra)
         path = self._path(epoch, TRAINER_SUFFIX)
         self._prepare_writes()
-        with staged(path) as temp:
+        with staged(path) as temp, BackgroundCheck(verify, temp.path) as check:
             torch.save(state, temp.file)
+            check.start()  # reads it back while the fsync runs
             temp.sync()
-            if verify is not None:
-                verify(temp.path)
+            check.result()
             with directory_lock(self.run_dir):
                 temp.commit()
                 fsync_directory(self.run_dir)

@@ -258,10 +258,19 @@ def _readable_fd(sink: BinaryIO | IO[bytes]) -> int | None:
     return fd if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR else None
 
 
-def save_hashed(obj: object, temp: TempFile) -> tuple[str, int]:
+def save_hashed(
+    obj: object, temp: TempFile, before_sync: Callable[[], None] | None = None
+) -> tuple[str, int]:
     """``torch.save`` into ``temp`` and fsync it; returns (sha256 hex, size) of the bytes
-    written. The hash of a large file completes while the fsync runs."""
-    return stream_hashed(obj, temp.file, then=temp.sync)
+    written. The hash of a large file completes while the fsync runs; ``before_sync`` is
+    called once every byte is written, before the fsync."""
+
+    def sync() -> None:
+        if before_sync is not None:
+            before_sync()
+        temp.sync()
+
+    return stream_hashed(obj, temp.file, then=sync)
 
 
 def stream_hashed(
