@@ -10,7 +10,7 @@ the tensor it came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 
 from compat.engine._placeholder import AttributeRef, Placeholder, attributes
 
-__all__ = ["TensorKey", "tensor_key", "tensors_in"]
+__all__ = ["TensorKey", "tensor_key", "tensor_keys", "tensors_in"]
 
 TensorKey = tuple[Any, ...]
 Array = torch.Tensor | np.ndarray
@@ -100,12 +100,25 @@ def _leaf(value: object) -> bool:
     return isinstance(value, _LEAVES)
 
 
-def tensors_in(root: object) -> Iterator[tuple[str, Array]]:
+def tensors_in(root: object, skip: Set[TensorKey] = frozenset()) -> Iterator[tuple[str, Array]]:
     """``(path, tensor)`` for every tensor and numeric numpy array reachable from ``root``,
-    each once (by identity), breadth-first, so the path given is a shortest one.
+    each once (by identity), breadth-first, so the path given is a shortest one; those whose
+    :func:`tensor_key` is in ``skip`` are passed over.
 
     A conversion walks the whole source graph, so the walk queues no scalar and spells a
-    path only for the tensors it finds."""
+    path only for the tensors it yields."""
+    for links, index, tensor in _walk(root):
+        if not skip or tensor_key(tensor) not in skip:
+            yield _path(links, index), tensor
+
+
+def tensor_keys(root: object) -> set[TensorKey]:
+    """The :func:`tensor_key` of every tensor reachable from ``root`` (no path spelled)."""
+    return {tensor_key(tensor) for _, _, tensor in _walk(root)}
+
+
+def _walk(root: object) -> Iterator[tuple[list[tuple[int, Step]], int, Array]]:
+    """``(links, index, tensor)`` for each tensor: ``_path(links, index)`` spells its path."""
     seen: set[int] = set()
     nodes: list[object] = [root]
     links: list[tuple[int, Step]] = [(-1, ("", "", 0))]  # (parent's index, step from it)
@@ -114,7 +127,7 @@ def tensors_in(root: object) -> Iterator[tuple[str, Array]]:
             continue
         seen.add(id(obj))
         if isinstance(obj, torch.Tensor) or (isinstance(obj, np.ndarray) and obj.dtype != object):
-            yield _path(links, index), obj
+            yield links, index, obj
             continue
         for step, child in _children(obj):
             nodes.append(child)

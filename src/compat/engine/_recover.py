@@ -22,7 +22,7 @@ from enum import StrEnum
 import torch
 
 from checkpoint._tensorpickle import MalformedError
-from compat.engine._inventory import tensor_key, tensors_in
+from compat.engine._inventory import tensor_keys, tensors_in
 from compat.engine._placeholder import Placeholder, attributes
 from compat.engine._plaindata import MAX_DEPTH, is_inert_optimizer, is_optimizer_state, plain
 
@@ -186,15 +186,13 @@ def _complete(root: object, recovered: Recovered) -> Recovered:
     """``recovered`` with every tensor of ``root`` it does not hold yet added to its trainer
     state, by path under ``NOT_IN_STATE_DICT``: a pickled module's non-persistent buffers,
     a trainer pickled along with its module, an optimizer object's parameters."""
-    placed = {tensor_key(tensor) for _, tensor in tensors_in(recovered.state_dict)}
-    placed.update(tensor_key(tensor) for _, tensor in tensors_in(recovered.trainer_state))
+    placed = tensor_keys((recovered.state_dict, recovered.trainer_state))
     rest: dict[str, object] = {}
-    for path, tensor in tensors_in(root):
-        if tensor_key(tensor) not in placed:
-            name = path
-            while name in rest:  # keys that print alike (1 and "1") give one path
-                name += "#"
-            rest[name] = tensor
+    for path, tensor in tensors_in(root, skip=placed):
+        name = path
+        while name in rest:  # keys that print alike (1 and "1") give one path
+            name += "#"
+        rest[name] = tensor
     if not rest:
         return recovered
     trainer = {**(recovered.trainer_state or {}), NOT_IN_STATE_DICT: rest}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from checkpoint import CheckpointInfo, ConvertedFrom
 from checkpoint._store import remote_url
 from checkpoint.errors import NothingToConvertError, UnconvertibleCheckpointError
-from compat.engine._inventory import tensor_key, tensors_in
+from compat.engine._inventory import TensorKey, tensor_key, tensor_keys, tensors_in
 from compat.engine._safe import LoadResult, load
 from compat.upgrade._chain import ConverterIndex, converter_index, run_chain
 from compat.upgrade._draft import initial_draft, provenance, sha256_of
@@ -112,13 +112,12 @@ def require_every_tensor(result: LoadResult, draft: Mapping[str, object], source
     The draft is then written and read back bit for bit, so together the two checks mean
     a conversion that reports success carried every tensor of its source.
     """
-    carried = draft.get("state_dict"), draft.get("trainer_state")
-    placed = {tensor_key(tensor) for _, tensor in tensors_in(carried)}
-    missing = [
-        path
-        for path, tensor in tensors_in((result.root, result.state_dict))
-        if tensor_key(tensor) not in placed
-    ]
+    placed = tensor_keys((draft.get("state_dict"), draft.get("trainer_state")))
+    lost: dict[TensorKey, str] = {}  # named by their path in the source's graph, if it has one
+    for graph in (result.root, result.state_dict):
+        for path, tensor in tensors_in(graph, skip=placed):
+            lost.setdefault(tensor_key(tensor), path)
+    missing = list(lost.values())
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
