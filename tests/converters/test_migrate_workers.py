@@ -54,6 +54,33 @@ def test_workers_are_started_once_reused_and_single_threaded() -> None:
     assert done[5][3] == ("echo", 5, ("job",)), "a worker can ask the parent mid-job"
 
 
+def test_a_worker_let_go_runs_its_exit_handlers_and_exits_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers leave without the interpreter's teardown, but not without the exit handlers
+    (the usage ledger is one)."""
+    marker = tmp_path / "exits"
+    monkeypatch.setenv("PROBE_EXIT_MARKER", str(marker))
+    done: dict[int, Any] = {}
+    jobs = list(range(6))
+    pool = WorkerPool(2, "worker_probe:probe")
+    try:
+        dispatch = pool.run(
+            "init",
+            lambda: (jobs.pop(0), "job") if jobs else None,
+            lambda kind, index, arguments: None,
+            done.__setitem__,
+            threading.Event(),
+        )
+        dispatch.join(timeout=120)
+    finally:
+        pool.close()
+    assert sorted(done) == list(range(6))
+    assert [worker.process.exitcode for worker in pool._workers] == [0, 0]
+    exited = {int(line) for line in marker.read_text(encoding="utf-8").split()}
+    assert exited == {worker.process.pid for worker in pool._workers}
+
+
 # -- a tree of legacy records --------------------------------------------------------------
 
 LEGACY_MODULE = "migrate_test_legacy"
