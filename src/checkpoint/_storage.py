@@ -131,9 +131,9 @@ class HashingWriter:
     writer never waits for the hash, and the hash finishes while the file is fsynced
     (:meth:`finish`), which is I/O the CPU would otherwise sit out. Such a file's write-out
     to disk is started every ``_WRITEBACK_STEP`` bytes (``_writeback``), so that fsync
-    finds little left to write. Nothing is copied or
-    kept of the caller's buffers (``torch.save`` hands out views of memory that may be gone
-    once ``write`` returns), so peak memory grows by the buffer only.
+    finds little left to write. Nothing is copied or kept of the caller's buffers
+    (``torch.save`` hands out views of memory that may be gone once ``write`` returns), so
+    peak memory grows by the buffer only.
 
     A sink without a readable file descriptor (``io.BytesIO``) is hashed in line throughout.
     """

@@ -6,11 +6,11 @@ and ``checkpoint``; nothing imports it but the ``ckpt`` console script.
 
 from __future__ import annotations
 
-import atexit
-import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
+
+from compat.host._exit import exit_without_teardown
 
 from ._output import EXIT_FAILURE, EXIT_INTERRUPTED, print_error
 
@@ -30,21 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console() -> NoReturn:
-    """The ``ckpt`` command: :func:`main`, then an exit without the interpreter's teardown,
-    which takes 0.4 to 0.7 s once torch is loaded and does nothing a command needs. Every
-    file was committed before ``main`` returned; the exit handlers still run and the
-    output is flushed."""
+    """The ``ckpt`` command: :func:`main`, then an exit without the interpreter's teardown
+    (``compat.host._exit``): every file was committed before ``main`` returned."""
     try:
         code = main()
     except SystemExit as exc:  # argparse's --help and usage errors
         code = _status(exc.code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said
-            code = code or EXIT_FAILURE
-    os._exit(code)
+    exit_without_teardown(code)
 
 
 def _status(code: object) -> int:

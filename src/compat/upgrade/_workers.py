@@ -19,19 +19,18 @@ half-way through importing torch.
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import multiprocessing
-import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
-from typing import Any, NoReturn
+from typing import Any
+
+from compat.host._exit import exit_without_teardown
 
 __all__ = ["Consult", "StopFlag", "WorkerDied", "WorkerPool", "serve", "stop_on_sigint"]
 
@@ -64,7 +63,7 @@ def serve(conn: Connection, entry: str) -> None:
     except (EOFError, KeyboardInterrupt, OSError):
         return
     if message is None:
-        _exit_at_once()
+        exit_without_teardown(0)  # the parent waits for this exit: make it prompt
     _, init = message
     try:
         conn.send(("ready",))
@@ -78,19 +77,7 @@ def serve(conn: Connection, entry: str) -> None:
             conn.send(("done", index, work(init, job, consult)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the parent went away: nothing is left to report to
-    _exit_at_once()
-
-
-def _exit_at_once() -> NoReturn:
-    """End a worker the parent has let go without the interpreter's teardown, which takes
-    ~0.6 s with torch loaded and which the parent would wait for. Nothing is lost: every
-    file is committed before its result is sent, and the exit handlers (the usage ledger)
-    still run."""
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(0)
+    exit_without_teardown(0)
 
 
 @dataclass(frozen=True)
