@@ -48,7 +48,7 @@ from ._naming import (
 from ._remotecatalog import REWRITE_AFTER, RemoteListing, info_of, list_remote
 from ._selection import Mode, has_metric, rank
 from ._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, dump_sidecar, parse_sidecar
-from ._storage import stream_hashed
+from ._storage import sha256_file, stream_hashed
 from ._store import PART_SIZE, FsspecStore, Store
 from ._weights_only import read_weights_only
 from .errors import (
@@ -449,13 +449,15 @@ def publish(
 
     The trainer state goes first, whole or not at all; then the weights, then the sidecar,
     created exclusively: the commit, as for a save. The weights are created exclusively too,
-    so that of two writers exactly one commits (``torch.save`` writes different bytes each
-    time, so a replaced upload would no longer match the other's sidecar): weights already
-    there without a sidecar are another writer's upload in progress, and raise
-    ``CheckpointExistsError``, unless ``ORPHAN_GRACE_SECONDS`` old (a publish that died),
-    when they are replaced. A sidecar already there for
-    the same weights (sha256 and size) means this was published before, and nothing is
-    uploaded; one for other weights raises ``CheckpointExistsError`` naming its URL."""
+    so that of two writers exactly one commits (a replaced upload would no longer match the
+    other's sidecar). Weights already there without a sidecar are taken as ours if they are
+    the very bytes we hold (a publish of this conversion that died before its sidecar:
+    ``torch.save`` of the same tensors by the same torch writes the same bytes); otherwise
+    they are another writer's upload in progress, and raise ``CheckpointExistsError``, unless
+    ``ORPHAN_GRACE_SECONDS`` old (a publish that died), when they are replaced. A sidecar
+    already there for the same weights (sha256 and size) means this was published before,
+    and nothing is uploaded; one for other weights raises ``CheckpointExistsError`` naming
+    its URL."""
     sidecar_name = weights_name = ""
     committed = b""
     if weights is not None:
@@ -481,7 +483,7 @@ def publish(
     if trainer is not None:
         _upload(store, trainer, directory + trainer.name, exclusive=False)
     if weights is not None:
-        _upload_weights(store, weights, weights_name)
+        _upload_weights(store, weights, weights_name, ours.sha256)
         try:
             store.put(sidecar_name, committed, exclusive=True)
         except FileExistsError as exc:
@@ -496,12 +498,14 @@ def publish(
     )
 
 
-def _upload_weights(store: Store, local: Path, name: str) -> None:
+def _upload_weights(store: Store, local: Path, name: str, sha256: str) -> None:
     try:
         _upload(store, local, name, exclusive=True)
         return
     except FileExistsError:
         there = store.info(name)
+        if there is not None and _holds_these_bytes(store, name, there.size, local, sha256):
+            return  # our own upload, from a publish that died before its sidecar
         modified = there.modified if there is not None else None
         if modified is None or modified > time.time() - ORPHAN_GRACE_SECONDS:
             raise CheckpointExistsError(
@@ -512,6 +516,20 @@ def _upload_weights(store: Store, local: Path, name: str) -> None:
             ) from None
     store.delete([name])  # a dead publish's weights, past the grace period
     _upload(store, local, name, exclusive=True)
+
+
+def _holds_these_bytes(store: Store, name: str, size: int, local: Path, sha256: str) -> bool:
+    """Whether the object ``name`` (of ``size`` bytes) is byte for byte the file ``local``
+    whose sha256 is ``sha256``: downloaded beside it and hashed, only when the sizes agree."""
+    if size != local.stat().st_size:
+        return False
+    with tempfile.TemporaryDirectory(dir=local.parent) as scratch:
+        copy = Path(scratch) / local.name
+        try:
+            store.download(name, copy)
+        except FileNotFoundError:  # removed meanwhile
+            return False
+        return sha256_file(copy) == (sha256, size)
 
 
 def _get_if_there(store: Store, name: str) -> bytes | None:

@@ -293,6 +293,29 @@ def test_publishing_never_replaces_weights_another_writer_is_uploading(
     assert CheckpointManager(url, "legacy_run").verify(2).url == info.url
 
 
+@pytest.mark.parametrize("same_bytes", [True, False], ids=["its own bytes", "other bytes"])
+def test_weights_a_dead_publish_of_the_same_conversion_left_are_taken_over(
+    bucket: str, tmp_path: Path, same_bytes: bool
+) -> None:
+    """A re-run writes the same bytes (torch.save of the same tensors), so weights left
+    without a sidecar that are exactly ours are adopted at once, not after the grace period;
+    weights of the same size but other bytes are still another writer's."""
+    url = f"s3://{bucket}/runs/legacy_run/"
+    weights = f"{url}legacy_run.e00000002.pt"
+    ours = convert(EXAMPLE / "model_0002.pt", f"{tmp_path}/local/").path.read_bytes()
+    left = ours if same_bytes else ours[:-1] + bytes([ours[-1] ^ 1])
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.pipe_file(weights, left)
+    if same_bytes:
+        info = convert(EXAMPLE / "model_0002.pt", url)
+        assert CheckpointManager(url, "legacy_run").verify(2).url == info.url
+    else:
+        with pytest.raises(CheckpointExistsError, match="being uploaded by another writer"):
+            convert(EXAMPLE / "model_0002.pt", url)
+        assert not fs.exists(f"{url}legacy_run.e00000002.yaml")
+    assert fs.cat_file(weights) == left
+
+
 def test_storage_options_reach_fsspec_for_inspect_load_and_convert(
     bucket: str,
     s3_endpoint: str,
