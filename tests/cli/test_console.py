@@ -58,3 +58,14 @@ def test_output_longer_than_a_buffer_arrives_whole(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert len(run.stdout) > 16 * 1024  # more than Python's buffer: the last part is flushed
     assert [entry["epoch"] for entry in json.loads(run.stdout)] == list(range(120))
+
+
+def test_version_prints_the_installed_distributions_version() -> None:
+    from importlib.metadata import version
+
+    run = subprocess.run([CKPT, "--version"], capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stdout) == (
+        0,
+        f"ckpt (checkpoint-compat) {version('checkpoint-compat')}\n",
+    )
+    assert run.stderr == ""

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckpt", description="Inspect, verify and migrate PyTorch checkpoints safely."
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, verb in _VERBS.items():
         verb_parser = subparsers.add_parser(
@@ -80,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
         verb_parser.add_argument("--json", action="store_true", help="print JSON")
         verb_parser.set_defaults(func=verb.run)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        print(f"ckpt (checkpoint-compat) {version('checkpoint-compat')}")
+        parser.exit()
 
 
 def _description(verb: _Verb) -> str:
