@@ -53,10 +53,12 @@ from ._sidecar import (
     sidecar_problem,
 )
 from ._storage import (
+    WriteOutWriter,
     describe_os_error,
     directory_lock,
     fsync_directory,
     save_hashed,
+    save_into,
     staged,
     sweep_stale_temp_files,
 )
@@ -240,7 +242,7 @@ class CheckpointManager:
         path = self._path(epoch, TRAINER_SUFFIX)
         self._prepare_writes()
         with staged(path) as temp, BackgroundCheck(verify, temp.path) as check:
-            torch.save(state, temp.file)
+            save_into(state, WriteOutWriter(temp.file))
             check.start()  # reads it back while the fsync runs
             temp.sync()
             check.result()

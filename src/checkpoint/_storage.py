@@ -122,42 +122,28 @@ def staged(final: Path) -> Iterator[TempFile]:
         temp.close()
 
 
-class HashingWriter:
-    """A write-only stream that computes the sha256 of what it writes, off the write path.
+class WriteOutWriter:
+    """A write-only stream onto a file whose write-out to disk starts as it is written.
 
-    Small files are hashed in line: a thread costs more than hashing them. Once a file
-    passes ``_INLINE_HASH`` bytes, a worker thread hashes it by reading back, from the page
-    cache and through a small reused buffer, what the writer has already written: the
-    writer never waits for the hash, and the hash finishes while the file is fsynced
-    (:meth:`finish`), which is I/O the CPU would otherwise sit out. Such a file's write-out
-    to disk is started every ``_WRITEBACK_STEP`` bytes (``_writeback``), so that fsync
-    finds little left to write. Nothing is copied or kept of the caller's buffers
-    (``torch.save`` hands out views of memory that may be gone once ``write`` returns), so
-    peak memory grows by the buffer only.
-
-    A sink without a readable file descriptor (``io.BytesIO``) is hashed in line throughout.
+    The kernel is asked to start writing the file every ``_WRITEBACK_STEP`` bytes
+    (``_writeback``), so that the fsync after finds little left to write. A large write (a
+    tensor arrives in one call) is cut into ``_WRITE_SLICE`` slices, so that what follows
+    each slice, its write-out (and a subclass's hash), starts on the first slice instead of
+    after the last. Nothing is copied or kept of the caller's buffers: ``torch.save`` hands
+    out views of memory that may be gone once ``write`` returns.
     """
 
     def __init__(self, sink: BinaryIO | IO[bytes]) -> None:
         self._sink = sink
-        self._digest = hashlib.sha256()
-        self._fd = _readable_fd(sink)
-        self._start_writeback = writeback_starter() if self._fd is not None else None
+        self._out_fd = _fd_of(sink)
+        self._start_writeback = writeback_starter() if self._out_fd is not None else None
         self._submitted = 0  # bytes whose write-out to disk was started
-        self._thread: threading.Thread | None = None
-        self._progress = threading.Condition()
-        self._written = 0  # bytes the hashing thread may read (guarded by _progress)
-        self._hashed = 0  # bytes hashed, in line or by the thread
-        self._closing = False
-        self._hash_error: BaseException | None = None
         self.size = 0
         self.error: OSError | None = None
         """The first write failure; torch may re-raise it as a bare RuntimeError."""
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
-        # A large tensor arrives in one call: written in slices, its hash and its write-out
-        # to disk start on the first slice instead of after the last.
         for start in range(0, len(view), _WRITE_SLICE):
             self._write_slice(view[start : start + _WRITE_SLICE])
         return len(view)
@@ -169,20 +155,63 @@ class HashingWriter:
             self.error = self.error or exc
             raise
         self.size += len(view)
+        self._landed(view)
+
+    def _landed(self, view: memoryview) -> None:
+        """Called with each slice once it is written."""
+        self._start_write_out()
+
+    def _start_write_out(self) -> None:
+        """Have the kernel start writing to disk what was written since the last call."""
+        if self._start_writeback is None or self._out_fd is None:
+            return
+        if self.size - self._submitted >= _WRITEBACK_STEP:
+            self._start_writeback(self._out_fd, self._submitted, self.size - self._submitted)
+            self._submitted = self.size
+
+    def _write_all(self, chunk: memoryview) -> None:
+        while chunk:
+            written = self._sink.write(chunk)
+            if written is None:  # pragma: no cover - only for non-blocking sinks
+                raise BlockingIOError("sink would block")
+            chunk = chunk[written:]
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+
+class HashingWriter(WriteOutWriter):
+    """A :class:`WriteOutWriter` that computes the sha256 of what it writes, off the write
+    path.
+
+    Small files are hashed in line: a thread costs more than hashing them. Once a file
+    passes ``_INLINE_HASH`` bytes, a worker thread hashes it by reading back, from the page
+    cache and through a small reused buffer, what the writer has already written: the
+    writer never waits for the hash, and the hash finishes while the file is fsynced
+    (:meth:`finish`), which is I/O the CPU would otherwise sit out. Peak memory grows by the
+    buffer only.
+
+    A sink without a readable file descriptor (``io.BytesIO``) is hashed in line throughout.
+    """
+
+    def __init__(self, sink: BinaryIO | IO[bytes]) -> None:
+        super().__init__(sink)
+        self._digest = hashlib.sha256()
+        self._fd = _readable_fd(sink)
+        self._thread: threading.Thread | None = None
+        self._progress = threading.Condition()
+        self._written = 0  # bytes the hashing thread may read (guarded by _progress)
+        self._hashed = 0  # bytes hashed, in line or by the thread
+        self._closing = False
+        self._hash_error: BaseException | None = None
+
+    def _landed(self, view: memoryview) -> None:
         if self._thread is None and (self._fd is None or self.size <= _INLINE_HASH):
             self._digest.update(view)
             self._hashed = self.size
             return
         self._publish()
         self._start_write_out()
-
-    def _start_write_out(self) -> None:
-        """Have the kernel start writing to disk what was written since the last call."""
-        if self._start_writeback is None or self._fd is None:
-            return
-        if self.size - self._submitted >= _WRITEBACK_STEP:
-            self._start_writeback(self._fd, self._submitted, self.size - self._submitted)
-            self._submitted = self.size
 
     def _publish(self) -> None:
         """Let the hashing thread read up to ``size`` (starting it on first use)."""
@@ -217,16 +246,6 @@ class HashingWriter:
         except BaseException as exc:  # reported by finish()
             self._hash_error = exc
 
-    def _write_all(self, chunk: memoryview) -> None:
-        while chunk:
-            written = self._sink.write(chunk)
-            if written is None:  # pragma: no cover - only for non-blocking sinks
-                raise BlockingIOError("sink would block")
-            chunk = chunk[written:]
-
-    def flush(self) -> None:
-        self._sink.flush()
-
     def finish(self) -> tuple[str, int]:
         """Wait for the hash of everything written: (sha256 hex, size)."""
         self.close()
@@ -249,11 +268,18 @@ class HashingWriter:
         self._thread.join()
 
 
+def _fd_of(sink: BinaryIO | IO[bytes]) -> int | None:
+    """``sink``'s file descriptor, if it is a file (not an upload, not ``io.BytesIO``)."""
+    try:
+        return sink.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _readable_fd(sink: BinaryIO | IO[bytes]) -> int | None:
     """The file descriptor a hashing thread can ``pread`` what ``sink`` wrote from."""
-    try:
-        fd = sink.fileno()
-    except (AttributeError, OSError, ValueError):
+    fd = _fd_of(sink)
+    if fd is None:
         return None
     return fd if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR else None
 
@@ -278,20 +304,27 @@ def stream_hashed(
 ) -> tuple[str, int]:
     """``torch.save`` into ``sink`` (a file, or an upload that keeps no copy), calling
     ``then`` once all is written; returns (sha256 hex, size) of the bytes written."""
-    import torch
-
     writer = HashingWriter(sink)
     try:
-        torch.save(obj, cast(IO[bytes], writer))
+        save_into(obj, writer)
         if then is not None:
             then()
         return writer.finish()
+    finally:
+        writer.close()
+
+
+def save_into(obj: object, writer: WriteOutWriter) -> None:
+    """``torch.save`` through ``writer``; a write failure is raised as the ``OSError`` it
+    was, not as the ``RuntimeError`` torch may turn it into."""
+    import torch
+
+    try:
+        torch.save(obj, cast(IO[bytes], writer))
     except Exception as exc:
         if writer.error is not None and writer.error is not exc:
             raise writer.error from exc
         raise
-    finally:
-        writer.close()
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -1,4 +1,5 @@
-"""``HashingWriter``: the sha256 and the bytes match what was written, however it was cut."""
+"""``HashingWriter`` and ``WriteOutWriter``: the sha256 and the bytes match what was written,
+however it was cut, and the write-out to disk is started on consecutive ranges."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 import checkpoint._storage as storage
+from checkpoint import CheckpointManager
 from checkpoint._writeback import writeback_starter
 
 
@@ -105,6 +108,42 @@ def test_write_out_is_started_on_consecutive_ranges_of_a_file(
         assert len(joined) - (ends[-1] if ends else 0) < storage._WRITEBACK_STEP
     else:
         assert started == []
+
+
+@given(st.lists(st.binary(max_size=60), max_size=12))
+def test_a_plain_writer_starts_the_write_out_of_any_file_past_a_step(
+    pieces: list[bytes],
+) -> None:
+    """Trainer states go through ``WriteOutWriter``: no hash, the same write-out."""
+    started: list[tuple[int, int]] = []
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage, "writeback_starter", lambda: lambda fd, *span: started.append(span))
+        path = Path(tmp) / "f"
+        with path.open("wb") as file:
+            writer = storage.WriteOutWriter(file)
+            for piece in pieces:
+                assert writer.write(memoryview(piece)) == len(piece)
+        written = path.read_bytes()
+    joined = b"".join(pieces)
+    assert (written, writer.size) == (joined, len(joined))
+    ends = [offset + length for offset, length in started]
+    assert [offset for offset, _ in started] == [0, *ends][: len(started)]
+    assert len(joined) - (ends[-1] if ends else 0) < storage._WRITEBACK_STEP
+
+
+def test_a_trainer_state_is_written_out_as_it_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        storage, "writeback_starter", lambda: lambda fd, *span: started.append(span)
+    )
+    manager = CheckpointManager(tmp_path / "run", "run")
+    extra = {"rng": torch.arange(1000, dtype=torch.int64)}
+    path = manager.save_trainer_state(None, 1, agent_step=5, extra=extra)
+    assert started and started[0][0] == 0
+    assert sum(length for _, length in started) <= path.stat().st_size
+    assert torch.equal(manager.load_trainer_state(1)["extra"]["rng"], extra["rng"])  # type: ignore[index]
 
 
 def test_a_large_write_is_hashed_and_written_in_slices(tmp_path: Path) -> None:
