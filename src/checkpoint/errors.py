@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "CheckpointCompatError",
     "CheckpointCorruptError",
@@ -27,6 +31,7 @@ __all__ = [
     "LedgerMissingError",
     "LegacyCheckpointError",
     "MetricMissingWarning",
+    "MigrationInterrupted",
     "MissingExtraError",
     "NothingToConvertError",
     "PluginError",
@@ -43,6 +48,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "UntrustedLoadWarning",
     "UsageError",
+    "WorkerDied",
 ]
 
 
@@ -236,3 +242,19 @@ class ConversionTargetError(InvalidCheckpointRequestError):
 
 class ConversionVerificationError(CheckpointCorruptError):
     """A converted checkpoint read back differs from what was recovered; nothing was committed."""
+
+
+class MigrationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a migration once the files in flight were done: ``ckpt migrate``
+    reports what finished, exits 130 and says to re-run the same command to resume."""
+
+    def __init__(self, outcomes: list[Any], done: int, not_started: int) -> None:
+        super().__init__(f"interrupted with {not_started} file(s) not started")
+        self.outcomes = outcomes  # of every file found, the conversions that finished included
+        self.done = done  # conversions that finished (converted, already done, failed...)
+        self.not_started = not_started
+
+
+class WorkerDied(CheckpointCompatError):
+    """A ``ckpt migrate`` worker process ended while it held a file (killed, or out of
+    memory): that file is reported failed, the others go on, and a re-run converts it."""

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from checkpoint.errors import CheckpointNotFoundError
+from checkpoint.errors import CheckpointNotFoundError, MigrationInterrupted
 
 from ._arguments import existing_tree, migration_sides, output_tree, path_or_url, worker_count
 from ._interrupt import interrupts_held
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace, pool: WorkerPool | None, stop: StopFlag) -> int:
     with interrupts_held():  # imports torch: only when run
-        from compat.upgrade._migrate import MigrationInterrupted, Status, migrate
+        from compat.upgrade._migrate import Status, migrate
 
     out: Path | str = args.out
 

@@ -39,6 +39,7 @@ from checkpoint import read_sidecar, verify_checkpoint
 from checkpoint._naming import FileRole, parse_legacy_name, parse_v1_name
 from checkpoint.errors import (
     CheckpointCompatError,
+    MigrationInterrupted,
     NothingToConvertError,
     UnsafeCheckpointError,
 )
@@ -54,7 +55,6 @@ from compat.upgrade._workers import StopFlag, WorkerPool, stop_on_sigint
 
 __all__ = [
     "WORKER_ENTRY",
-    "MigrationInterrupted",
     "Outcome",
     "Status",
     "migrate",
@@ -107,16 +107,6 @@ class _Job:
 class _Plan:
     jobs: list[_Job] = field(default_factory=list)
     skipped: list[Outcome] = field(default_factory=list)
-
-
-class MigrationInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a migration once the files in flight were done."""
-
-    def __init__(self, outcomes: list[Outcome], done: int, not_started: int) -> None:
-        super().__init__(f"interrupted with {not_started} file(s) not started")
-        self.outcomes = outcomes  # of every file found, the conversions that finished included
-        self.done = done  # conversions that finished (converted, already done, failed...)
-        self.not_started = not_started
 
 
 # -- planning -------------------------------------------------------------------------------

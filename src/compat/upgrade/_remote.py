@@ -29,7 +29,7 @@ from checkpoint._remote import local_copy, publish, relabelled
 from checkpoint._remotecatalog import FETCHERS
 from checkpoint._sidecar import MAX_SIDECAR_BYTES, ConvertedFrom, Sidecar, parse_sidecar
 from checkpoint._store import FsspecStore, ObjectInfo, remote_url
-from checkpoint.errors import CheckpointCompatError, CheckpointError
+from checkpoint.errors import CheckpointCompatError, CheckpointError, MigrationInterrupted
 from compat.engine._bundles import enabled_layouts
 from compat.engine._containers import Format, detect
 from compat.host._hookspecs import Layout
@@ -37,7 +37,6 @@ from compat.upgrade._chain import ConverterIndex, converter_index
 from compat.upgrade._convert import Conversion, convert_file
 from compat.upgrade._migrate import (
     _TRAINER_ONLY_FORMATS,
-    MigrationInterrupted,
     Outcome,
     Status,
     _Arbiter,

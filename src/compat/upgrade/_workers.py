@@ -30,9 +30,10 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from checkpoint.errors import WorkerDied
 from compat.host._exit import exit_without_teardown
 
-__all__ = ["Consult", "StopFlag", "WorkerDied", "WorkerPool", "serve", "stop_on_sigint"]
+__all__ = ["Consult", "StopFlag", "WorkerPool", "serve", "stop_on_sigint"]
 
 #: A worker's question to the parent mid-job: (kind, job index, arguments) -> the answer.
 Consult = Callable[[str, int, tuple[Any, ...]], Any]
@@ -276,7 +277,3 @@ def stop_on_sigint(stop: StopFlag, *, install: bool = True) -> Iterator[StopFlag
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-class WorkerDied(Exception):
-    """A worker process ended while it held a job (killed, or out of memory)."""
