@@ -209,9 +209,9 @@ class HashingWriter(WriteOutWriter):
         if self._thread is None and (self._fd is None or self.size <= _INLINE_HASH):
             self._digest.update(view)
             self._hashed = self.size
-            return
-        self._publish()
-        self._start_write_out()
+        else:
+            self._publish()
+        super()._landed(view)
 
     def _publish(self) -> None:
         """Let the hashing thread read up to ``size`` (starting it on first use)."""
